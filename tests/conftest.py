@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.services"]
+
 UPSTREAM_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "memento-upstream"
 
 
@@ -19,3 +21,13 @@ def upstream_dir() -> Path:
             pytest.fail(reason)
         pytest.skip(reason)
     return UPSTREAM_DIR
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip tests marked `long` unless MEMENTO_LONG=1: each has a short sibling that always runs."""
+    if os.environ.get("MEMENTO_LONG") == "1":
+        return
+    skip = pytest.mark.skip(reason="full-length run: set MEMENTO_LONG=1 (the short version ran)")
+    for item in items:
+        if "long" in item.keywords:
+            item.add_marker(skip)
