@@ -38,8 +38,9 @@ async def give_feedback(
     snapshot = await graph.aget_state(config)
     if not snapshot.values:
         raise FeedbackError(f"no thread {thread_id!r} in this checkpointer")
-    if snapshot.next:
-        raise FeedbackError(f"thread {thread_id!r} has not finished (next: {snapshot.next})")
+    if snapshot.next or snapshot.tasks:  # tasks: a step whose writes were saved, not yet applied
+        pending = [t.name for t in snapshot.tasks]
+        raise FeedbackError(f"thread {thread_id!r} has not finished (next: {pending})")
     previous = snapshot.values.get("reward")
     judgement = {"method": "feedback", "previous_reward": previous, "note": note}
     await graph.aupdate_state(config, {"reward": reward, "judgement": judgement}, as_node="judge")

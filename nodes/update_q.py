@@ -2,13 +2,15 @@
 
 Cases the planner said it used get full credit, the other shown cases a smaller weight (the
 learner's configuration). The transition is keyed by thread id, so a replayed node does not
-train twice on it.
+train twice on it. Learners are not thread-safe (a torch optimizer's state is updated in place),
+so concurrent tasks of one process (`memento eval --concurrency N`) record one at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import threading
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -18,6 +20,14 @@ from memento.graphs.context import Context
 from memento.graphs.deps import Deps
 from memento.graphs.state import State
 from memento.nodes.write_memory import case_id_for
+
+_RECORD_LOCK = threading.Lock()
+"""Serialises `learner.record`: two concurrent updates corrupt the optimizer state."""
+
+
+def _record(learner: Any, *args: Any, **kwargs: Any) -> Any:
+    with _RECORD_LOCK:
+        return learner.record(*args, **kwargs)
 
 
 async def update_q(
@@ -33,7 +43,8 @@ async def update_q(
     learner = deps.q_learner(ctx)
     relabel = (state.get("judgement") or {}).get("method") == "feedback"
     report = await asyncio.to_thread(
-        learner.record,
+        _record,
+        learner,
         state["task"],
         shown,
         state.get("used_case_ids", []),

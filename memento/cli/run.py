@@ -114,7 +114,7 @@ def run(
     async def body(graph: Any) -> None:
         config = {"configurable": {"thread_id": tid}}
         snapshot = await graph.aget_state(config)
-        if snapshot.values and not snapshot.next:
+        if snapshot.values and not snapshot.next and not snapshot.tasks:
             if not as_json:
                 typer.echo(f"thread {tid} already finished; stored result:")
             _print_result(snapshot.values, tid, store, as_json)

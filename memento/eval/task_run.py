@@ -92,7 +92,9 @@ def task_input(task: Task) -> dict[str, Any]:
 async def _final_values(graph: Any, task: Task, config: dict[str, Any], ctx: Context) -> Any:
     """Run (or resume, or just read back) the task's thread; return its final values."""
     snapshot = await graph.aget_state(config)
-    if snapshot.values and not snapshot.next:
+    # `next` leaves out a step whose writes were saved before the process died (e.g. judge
+    # done, write_memory not yet started); `tasks` still lists it, so that thread resumes.
+    if snapshot.values and not snapshot.next and not snapshot.tasks:
         return snapshot.values  # finished before; only its row was lost
     payload = None if snapshot.values else task_input(task)
     return await graph.ainvoke(payload, config, context=ctx, durability="sync")

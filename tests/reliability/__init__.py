@@ -1,0 +1,1 @@
+"""Reliability campaign helpers: a kill -9 driver, its offline evaluation and store checks."""
