@@ -50,6 +50,21 @@ class Context:
     max_executor_steps: int = field(
         default=6, metadata={"description": "Model calls per subtask in the executor loop."}
     )
+    model_timeout_s: float = field(
+        default=300.0,
+        metadata={
+            "description": "Seconds one planner, executor or judge model call may take; a "
+            "later reply counts as a failed call (recorded): a stuck service never hangs a run."
+        },
+    )
+    tool_timeout_s: float = field(
+        default=300.0,
+        metadata={
+            "description": "Seconds one round of executor tool calls may take; past it each "
+            "call gets an error result and the run goes on (a blocking tool's thread is left "
+            "to finish on its own; the built-in tools' own limits are shorter)."
+        },
+    )
     plan_retries: int = field(
         default=2, metadata={"description": "Repair attempts for malformed planner output."}
     )

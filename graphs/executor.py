@@ -1,16 +1,26 @@
 """The executor subgraph: a tool-calling loop that carries out one subtask.
 
 call_model -> (tools -> call_model)* -> finish. A model that keeps calling tools past
-`max_executor_steps`, or fails, ends the subtask with ok=False and an error text; it never
-raises into the parent graph. Usable alone (it is served to Studio as `executor`).
+`max_executor_steps`, fails, says nothing, answers past `model_timeout_s` or only makes tool
+calls whose arguments are not JSON ends the subtask with ok=False and an error text; it never
+raises into the parent graph. Tools past `tool_timeout_s` answer with an error. A result longer
+than `MAX_RESULT_CHARS` is cut (it goes into every later prompt). Usable alone (it is served to
+Studio as `executor`).
 """
 
 from __future__ import annotations
 
+import asyncio
 from functools import partial
 from typing import Annotated, Any, Literal, TypedDict
 
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage
+from langchain_core.messages import (
+    AIMessage,
+    AnyMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
@@ -21,6 +31,9 @@ from memento.graphs.context import Context
 from memento.graphs.deps import Deps
 from memento.graphs.prompts import EXECUTOR_SYSTEM, EXECUTOR_USER
 from memento.redact import redact
+
+MAX_RESULT_CHARS = 20_000
+"""Longest subtask result kept; the rest is cut with a note (results feed the planner prompt)."""
 
 
 class ExecutorInput(TypedDict, total=False):
@@ -77,18 +90,34 @@ async def call_model(
     model = deps.model("executor", ctx)
     runnable = model.bind_tools(tools) if tools else model
     try:
-        reply = await runnable.ainvoke(messages + new)
+        reply = await asyncio.wait_for(runnable.ainvoke(messages + new), ctx.model_timeout_s)
     except Exception as exc:  # noqa: BLE001 - a failing model ends the subtask, not the run
+        late = isinstance(exc, TimeoutError) and not str(exc)
+        reason = f"no reply within {ctx.model_timeout_s:g} s" if late else exc
         return {
             "messages": new,
             "steps": steps + 1,
-            "result": redact(f"executor model error: {type(exc).__name__}: {exc}")[:500],
+            "result": redact(f"executor model error: {type(exc).__name__}: {reason}")[:500],
             "ok": False,
         }
     update: dict[str, Any] = {"messages": [*new, reply], "steps": steps + 1}
-    if not (isinstance(reply, AIMessage) and reply.tool_calls):
-        update.update(result=reply.text.strip() or "(empty result)", ok=True)
+    if isinstance(reply, AIMessage) and reply.tool_calls:
+        return update
+    invalid = reply.invalid_tool_calls if isinstance(reply, AIMessage) else []
+    if invalid:
+        calls = "; ".join(f"{c.get('name')}: {c.get('error') or 'bad arguments'}" for c in invalid)
+        message = f"invalid tool call(s) from the executor model: {calls}"
+        update.update(result=redact(message)[:500], ok=False)
+    else:
+        text = reply.text.strip()
+        update.update(result=_cut(text) or "(empty result)", ok=bool(text))
     return update
+
+
+def _cut(text: str) -> str:
+    if len(text) <= MAX_RESULT_CHARS:
+        return text
+    return f"{text[:MAX_RESULT_CHARS]}\n[... cut {len(text) - MAX_RESULT_CHARS} characters]"
 
 
 def route_after_model(state: ExecutorState) -> Literal["tools", "__end__"]:
@@ -104,7 +133,19 @@ async def run_tools(
     """Execute the tool calls of the last model message; tool errors go back as text."""
     ctx = runtime.context or Context()
     node = ToolNode(deps.executor_tools(ctx), handle_tool_errors=True)
-    out: dict[str, Any] = await node.ainvoke({"messages": state["messages"]})
+    try:
+        out: dict[str, Any] = await asyncio.wait_for(
+            node.ainvoke({"messages": state["messages"]}), ctx.tool_timeout_s
+        )
+    except TimeoutError:
+        last = state["messages"][-1]
+        calls = last.tool_calls if isinstance(last, AIMessage) else []
+        error = f"Error: no answer within {ctx.tool_timeout_s:g} s; the call was abandoned"
+        timed_out = [
+            ToolMessage(error, tool_call_id=c["id"] or "", name=c["name"], status="error")
+            for c in calls
+        ]
+        return {"messages": timed_out}
     return {"messages": out["messages"]}
 
 

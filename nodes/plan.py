@@ -1,11 +1,13 @@
 """plan: the planner LLM writes a JSON plan or the final answer, with cases in view.
 
 Malformed replies get `plan_retries` repair rounds (the parse error is fed back); after that the
-run ends as a recorded failure (reward 0, raw output kept), never an exception.
+run ends as a recorded failure (reward 0, raw output kept), never an exception. A reply slower
+than `model_timeout_s` is a failed call; raw output is kept (and fed back) up to `MAX_RAW_CHARS`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -28,6 +30,9 @@ from memento.graphs.prompts import (
 )
 from memento.graphs.state import ShownCase, State
 from memento.redact import redact
+
+MAX_RAW_CHARS = 20_000
+"""Longest raw planner reply kept in state and fed back for repair; the rest is cut."""
 
 
 def render_cases(cases: list[ShownCase]) -> str:
@@ -86,14 +91,19 @@ async def plan(state: State, runtime: Runtime[Context], *, deps: Deps) -> dict[s
     note = {"model_note": stand_in} if stand_in else {}
     for _ in range(ctx.plan_retries + 1):
         try:
-            reply = await model.ainvoke(messages)
+            reply = await asyncio.wait_for(model.ainvoke(messages), ctx.model_timeout_s)
         except Exception as exc:  # noqa: BLE001 - a failing model is a recorded failure
-            error = redact(f"planner model error: {type(exc).__name__}: {exc}")[:500]
+            late = isinstance(exc, TimeoutError) and not str(exc)
+            reason = f"no reply within {ctx.model_timeout_s:g} s" if late else exc
+            error = redact(f"planner model error: {type(exc).__name__}: {reason}")[:500]
             break
-        raw = reply.text
+        text = str(reply.text)
+        raw = text
+        if len(text) > MAX_RAW_CHARS:
+            raw = f"{text[:MAX_RAW_CHARS]}\n[... cut {len(text) - MAX_RAW_CHARS} characters]"
         raws.append(raw)
         try:
-            out = parse_planner_output(raw)
+            out = parse_planner_output(text)
             if must_answer and out.answer is None:
                 raise PlannerOutputError("no planning cycles are left: reply with an answer")
         except PlannerOutputError as exc:
