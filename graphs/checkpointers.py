@@ -8,7 +8,7 @@ langgraph-checkpoint-postgres).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +39,7 @@ async def open_checkpointer(spec: str | Path) -> AsyncIterator[Any]:
             raise RuntimeError(
                 "a Postgres checkpointer needs `pip install 'memento-langgraph[postgres]'`"
             ) from exc
-        async with AsyncPostgresSaver.from_conn_string(text) as saver:
-            await saver.setup()
+        async with _postgres(AsyncPostgresSaver, text) as saver:
             yield saver
         return
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
@@ -48,4 +47,20 @@ async def open_checkpointer(spec: str | Path) -> AsyncIterator[Any]:
     path = Path(text.removeprefix("sqlite:///").removeprefix("sqlite://"))
     path.parent.mkdir(parents=True, exist_ok=True)
     async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
+        yield saver
+
+
+@asynccontextmanager
+async def _postgres(saver_cls: Any, dsn: str) -> AsyncIterator[Any]:
+    """An AsyncPostgresSaver with its tables set up; a failed connection names the server."""
+    import psycopg
+
+    async with AsyncExitStack() as stack:
+        try:
+            saver = await stack.enter_async_context(saver_cls.from_conn_string(dsn))
+            await saver.setup()
+        except psycopg.OperationalError as exc:
+            raise ConnectionError(
+                f"cannot open the Postgres checkpointer at {describe(dsn)}: {exc}"
+            ) from exc
         yield saver

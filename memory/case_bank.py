@@ -6,8 +6,9 @@ vectors come from the bank's LangChain `Embeddings`, are L2-normalised, stored i
 read back from it (`vectors`, `all_vectors`, `search_vector`), so nothing re-encodes stored cases.
 The collection records the embedding model that built it; opening it with another model fails.
 
-Writes (`add_cases`) are batched and all-or-nothing; the near-duplicate rule lives in
-`memento.memory.writer`.
+Writes (`add_cases`) are batched and all-or-nothing; the near-duplicate rule and what
+concurrent writers (many processes, one server) can rely on are in `memento.memory.writer`;
+statistics that several processes add to are per-writer tallies (`memento.memory.usage`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 
-from memento.memory.codec import from_record, to_metadata, unit_rows, where_filter
+from memento.memory.codec import unit_rows, where_filter
 from memento.memory.collection import (
     EmbeddingModelMismatch,
     as_matrix,
@@ -33,7 +34,8 @@ from memento.memory.collection import (
 from memento.memory.embeddings import default_embeddings, embedding_model_id
 from memento.memory.records import Case, Label, Plan, ScoredCase, label_for
 from memento.memory.store import get_client
-from memento.memory.writer import AddReport, write_cases
+from memento.memory.usage import Tally, add_tally, base_reward_for, forget, read_case
+from memento.memory.writer import AddReport, where_of, write_cases
 from memento.progress import ProgressFn
 
 if TYPE_CHECKING:
@@ -88,6 +90,7 @@ class CaseBank:
         self._client = get_client(url=url, headers=headers) if url else get_client(path=path)
         self.batch_size = max(1, min(self._client.get_max_batch_size(), 5000))
         self._collection = open_collection(self._client, collection, self._model, self.location)
+        self._sides: dict[str, Any] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> CaseBank:
@@ -116,6 +119,19 @@ class CaseBank:
     def embedding_model(self) -> str:
         """Name of the embedding model that built this bank."""
         return self._model
+
+    @property
+    def client(self) -> Any:
+        """The Chroma client (shared by banks at the same location)."""
+        return self._client
+
+    def side_collection(self, suffix: str) -> Any:
+        """A helper collection `<name><suffix>` next to the cases (created once, then cached)."""
+        if suffix not in self._sides:
+            self._sides[suffix] = self._client.get_or_create_collection(
+                f"{self._collection.name}{suffix}", embedding_function=None
+            )
+        return self._sides[suffix]
 
     @property
     def collection(self) -> Any:
@@ -212,7 +228,7 @@ class CaseBank:
         for chunk in chunks(list(dict.fromkeys(ids)), self.batch_size):
             got = self._collection.get(ids=chunk, include=["documents", "metadatas"])
             for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
-                by_id[cid] = from_record(cid, doc, meta)
+                by_id[cid] = read_case(cid, doc, meta)
         return [by_id[i] for i in ids if i in by_id]
 
     def update(
@@ -226,24 +242,35 @@ class CaseBank:
     ) -> Case:
         """Change reward/label and add to the usage counters; raises KeyError for unknown ids.
 
-        A new reward without a label also sets the label to `label_for(reward)`. Counters are a
-        read-modify-write: concurrent writers to one case may lose increments.
+        A new reward without a label also sets the label to `label_for(reward)`. Counters never
+        lose increments under concurrent writers (each process adds to its own tally, see
+        `memento.memory.usage`); a reward or label is a plain set: the last writer wins.
         """
-        case = self.get(case_id)
-        if case is None:
+        if retrieved < 0 or helpful < 0:
+            raise ValueError(f"counters only grow: retrieved={retrieved}, helpful={helpful}")
+        got = self._collection.get(ids=[case_id], include=["documents", "metadatas"])
+        if not got["ids"]:
             raise KeyError(f"no case with id {case_id!r}")
-        changes: dict[str, Any] = {
-            "times_retrieved": case.times_retrieved + retrieved,
-            "times_helpful": case.times_helpful + helpful,
-        }
+        document, meta = got["documents"][0], dict(got["metadatas"][0] or {})
+        changes: dict[str, Any] = {}
         if reward is not None:
-            changes["reward"] = reward
-            changes["label"] = label or label_for(reward)
+            changes = {"reward": reward, "label": label or label_for(reward)}
         elif label is not None:
-            changes["label"] = label
-        updated = Case.model_validate({**case.model_dump(), **changes})
-        self._collection.update(ids=[case_id], metadatas=[to_metadata(updated)])
-        return updated
+            changes = {"label": label}
+        current = read_case(case_id, document, meta)  # refuses a foreign record
+        checked = Case.model_validate({**current.model_dump(), **changes})
+        extra: dict[str, Any] = {key: getattr(checked, key) for key in changes}
+        if reward is not None:
+            extra["reward"] = base_reward_for(meta, checked.reward)
+        meta = add_tally(
+            self._collection,
+            where_of(self),
+            case_id,
+            meta,
+            Tally(retrieved=retrieved, helpful=helpful),
+            extra,
+        )
+        return read_case(case_id, document, meta)
 
     def delete(self, ids: Iterable[str]) -> int:
         """Delete cases; returns how many existed."""
@@ -253,6 +280,7 @@ class CaseBank:
             existing.extend(self._collection.get(ids=chunk, include=[])["ids"])
         for chunk in chunks(existing, self.batch_size):
             self._collection.delete(ids=chunk)
+        forget(where_of(self), existing)
         return len(existing)
 
     def count(self, namespace: str | None = None) -> int:
@@ -318,7 +346,7 @@ class CaseBank:
             include=["documents"],
         )
         return [
-            ScoredCase(case=from_record(cid, doc, meta), score=1.0 - dist)
+            ScoredCase(case=read_case(cid, doc, meta), score=1.0 - dist)
             for cid, dist, meta, doc, _ in hits
         ]
 
@@ -389,7 +417,7 @@ class CaseBank:
     ) -> list[Case]:
         """Cases matching a filter, oldest first (created_at, then id)."""
         cases = [
-            from_record(cid, doc, meta)
+            read_case(cid, doc, meta)
             for page in self._pages_of(where_filter(namespace, label), ["documents", "metadatas"])
             for cid, doc, meta in zip(
                 page["ids"], page["documents"], page["metadatas"], strict=True

@@ -59,13 +59,16 @@ def _open(kind: str, where: str, headers: dict[str, str], url: str | None) -> Cl
         parsed = urlparse(url)
         ssl = parsed.scheme == "https"
         port = parsed.port or (443 if ssl else 8000)
-        return chromadb.HttpClient(
-            host=parsed.hostname or "127.0.0.1",
-            port=port,
-            ssl=ssl,
-            headers=headers or None,
-            settings=_chroma_settings(),
-        )
+        try:
+            return chromadb.HttpClient(
+                host=parsed.hostname or "127.0.0.1",
+                port=port,
+                ssl=ssl,
+                headers=headers or None,
+                settings=_chroma_settings(),
+            )
+        except ValueError as exc:  # chromadb's "Could not connect to a Chroma server"
+            raise ConnectionError(f"no Chroma server answers at {url}: {exc}") from exc
     Path(where).mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=where, settings=_chroma_settings())
 

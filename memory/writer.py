@@ -1,35 +1,41 @@
 """Batched, all-or-nothing writes into the Case Bank, with near-duplicate control.
 
-Steps: drop ids already stored (or merged earlier: retries are idempotent), embed the rest in
+Steps: drop ids already stored (or folded earlier: retries are idempotent), embed the rest in
 batches, fold near-duplicates (cosine >= threshold, same namespace; within the batch and against
-the store) into the case they copy with `codec.merge_stats`, then write in batches below
-Chroma's maximum. If any Chroma call fails, the records added are deleted and the merged-into
-cases are restored, so the store is as it was.
+the store) into the case they copy, then write in batches below Chroma's maximum. A fold into a
+stored case adds to this process's tally of it (`memento.memory.usage`) and records the folded
+id in the alias collection (`memento.memory.aliases`). If any Chroma call fails, the records
+added are deleted and the tallies and aliases are taken back, so the store is as it was.
+
+Under concurrent writers (several processes, one Chroma server):
+- an id names one write: writes of one id by several processes at once store it once, with
+  the first writer's fields (Chroma ignores an `add` of an id it holds), like a retry would;
+- folds into one stored case, and usage counts, never overwrite one another (per-writer
+  tallies), and every folded id keeps resolving (append-only aliases);
+- two near-duplicates with different ids written at the same moment may both be stored (each
+  looked at the store before the other wrote); neither is lost.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from memento.memory.codec import (
-    MERGED_IDS_KEY,
-    first_near_duplicate,
-    from_record,
-    merge_stats,
-    to_metadata,
-)
+from memento.memory.aliases import add_aliases, drop_aliases, lookup
+from memento.memory.codec import first_near_duplicate, merge_stats, to_metadata
 from memento.memory.collection import chunks, query_matching
-from memento.memory.records import Case
+from memento.memory.records import Case, label_for
+from memento.memory.usage import Tally, add_tally, read_case, writer_id
 from memento.progress import ProgressFn
 
 if TYPE_CHECKING:
     from memento.memory.case_bank import CaseBank
 
-HAS_MERGES_KEY = "has_merges"
-"""Collection metadata flag: some case lists merged ids (enables the alias lookup)."""
+WRITTEN_BY_KEY = "written_by"
+"""Metadata key: a token of the write that added the record (tells a writer whether it won)."""
 
 
 @dataclass
@@ -49,10 +55,22 @@ class AddReport:
 @dataclass
 class _Plan:
     new: dict[str, Case] = field(default_factory=dict)
+    """New records, with the near-duplicates of the same batch folded in."""
+    given: dict[str, Case] = field(default_factory=dict)
+    """Each new record as given, before those folds."""
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
-    targets: dict[str, Case] = field(default_factory=dict)
-    aliases: dict[str, list[str]] = field(default_factory=dict)
+    folds: dict[str, Tally] = field(default_factory=dict)
+    """Stored case id -> what the folded near-duplicates add to it."""
+    aliases: dict[str, str] = field(default_factory=dict)
+    """Folded id -> the id of the case holding it."""
     holder: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _Undo:
+    added: list[str] = field(default_factory=list)
+    tallies: list[tuple[str, Tally, Any]] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)
 
 
 def write_cases(
@@ -66,7 +84,6 @@ def write_cases(
     report = AddReport()
     if not cases:
         return report
-    col = bank.collection
     plan = _Plan()
     plan.holder.update(holders(bank, list(dict.fromkeys(c.id for c in cases))))
     fresh: list[Case] = []
@@ -79,44 +96,71 @@ def write_cases(
     _check_dim(bank, vectors)
     if threshold is None:
         for case, vec in zip(fresh, vectors, strict=True):
-            plan.new[case.id], plan.vectors[case.id], plan.holder[case.id] = case, vec, case.id
+            plan.new[case.id] = plan.given[case.id] = case
+            plan.vectors[case.id], plan.holder[case.id] = vec, case.id
     else:
         for namespace in dict.fromkeys(c.namespace for c in fresh):
             idx = [i for i, c in enumerate(fresh) if c.namespace == namespace]
             _plan_namespace(bank, plan, [fresh[i] for i in idx], vectors[idx], threshold)
-    snapshot = _snapshot(bank, list(plan.targets))
-    added: list[str] = []
+    undo = _Undo()
     try:
-        new_ids = list(plan.new)
-        for start in range(0, len(new_ids), bank.batch_size):
-            chunk = new_ids[start : start + bank.batch_size]
-            col.add(
-                ids=chunk,
-                embeddings=np.stack([plan.vectors[i] for i in chunk]),
-                documents=[plan.new[i].task for i in chunk],
-                metadatas=[_metadata(plan.new[i], plan.aliases.get(i, []), None) for i in chunk],
-            )
-            added.extend(chunk)
-            if progress is not None:
-                progress("writing", len(added), len(new_ids))
-        if plan.targets:
-            ids = list(plan.targets)
-            metas = [
-                _metadata(plan.targets[i], plan.aliases.get(i, []), snapshot[i][2]) for i in ids
-            ]
-            for start in range(0, len(ids), bank.batch_size):
-                end = start + bank.batch_size
-                col.update(ids=ids[start:end], metadatas=metas[start:end])
-        if plan.aliases and not (col.metadata or {}).get(HAS_MERGES_KEY):
-            col.modify(metadata={**(col.metadata or {}), HAS_MERGES_KEY: True})
+        _add_new(bank, plan, undo, progress)
+        for target, delta in plan.folds.items():
+            _fold(bank, target, delta, undo)
+        undo.aliases = add_aliases(bank, plan.aliases)
     except BaseException:
-        _rollback(bank, added, snapshot)
+        _rollback(bank, undo)
         raise
     report.ids = [plan.holder[c.id] for c in cases]
-    report.added = len(plan.new)
-    report.merged = sum(len(v) for v in plan.aliases.values())
+    report.added = len(undo.added)
+    report.merged = len(plan.aliases)
     report.existing = len(cases) - report.added - report.merged
     return report
+
+
+def _add_new(bank: CaseBank, plan: _Plan, undo: _Undo, progress: ProgressFn | None) -> None:
+    """Add the new records, noting which ids another process stored first."""
+    token = f"{writer_id()}:{uuid.uuid4().hex[:8]}"
+    new_ids = list(plan.new)
+    for start in range(0, len(new_ids), bank.batch_size):
+        chunk = new_ids[start : start + bank.batch_size]
+        bank.collection.add(
+            ids=chunk,
+            embeddings=np.stack([plan.vectors[i] for i in chunk]),
+            documents=[plan.new[i].task for i in chunk],
+            metadatas=[{**to_metadata(plan.new[i]), WRITTEN_BY_KEY: token} for i in chunk],
+        )
+        got = bank.collection.get(ids=chunk, include=["metadatas"])
+        for rid, meta in zip(got["ids"], got["metadatas"], strict=True):
+            if (meta or {}).get(WRITTEN_BY_KEY) == token:
+                undo.added.append(rid)
+                continue
+            # Another process stored this id first: the same write, done once. Near-duplicates
+            # this batch folded into it still count, on top of the stored record.
+            extra = Tally.of(plan.new[rid]) + -Tally.of(plan.given[rid])
+            if extra.observations:
+                plan.folds[rid] = plan.folds.get(rid, Tally()) + extra
+        if progress is not None:
+            progress("writing", start + len(chunk), len(new_ids))
+
+
+def _fold(bank: CaseBank, target: str, delta: Tally, undo: _Undo) -> None:
+    """Add `delta` to this process's tally of a stored case and refresh its label."""
+    got = bank.collection.get(ids=[target], include=["documents", "metadatas"])
+    if not got["ids"]:
+        raise KeyError(f"case {target!r} vanished while a near-duplicate was folded into it")
+    doc, meta = got["documents"][0], dict(got["metadatas"][0] or {})
+    before = read_case(target, doc, meta)  # also refuses a foreign record
+    total = before.reward * before.observations + delta.reward_sum
+    label = label_for(total / (before.observations + delta.observations))
+    where = where_of(bank)
+    add_tally(bank.collection, where, target, meta, delta, {"label": label})
+    undo.tallies.append((target, delta, meta.get("label")))
+
+
+def where_of(bank: CaseBank) -> str:
+    """The key of a bank's collection in a process's running tallies."""
+    return f"{bank.location}#{bank.collection.name}"
 
 
 def _plan_namespace(
@@ -129,22 +173,18 @@ def _plan_namespace(
     hit_of = dict(zip(roots, store_hit, strict=True))
     for i, case in enumerate(cases):
         target = hit_of.get(i) if first[i] < 0 else plan.holder[cases[int(first[i])].id]
+        if target == case.id:  # stored by another process since `holders` looked: a retry
+            plan.holder[case.id] = case.id
+            continue
         if target is None:
-            plan.new[case.id], plan.vectors[case.id], plan.holder[case.id] = (
-                case,
-                vectors[i],
-                case.id,
-            )
+            plan.new[case.id] = plan.given[case.id] = case
+            plan.vectors[case.id], plan.holder[case.id] = vectors[i], case.id
             continue
         if target in plan.new:
             plan.new[target] = merge_stats(plan.new[target], case)
         else:
-            if target not in plan.targets:
-                found = bank.get(target)
-                assert found is not None
-                plan.targets[target] = found
-            plan.targets[target] = merge_stats(plan.targets[target], case)
-        plan.aliases.setdefault(target, []).append(case.id)
+            plan.folds[target] = plan.folds.get(target, Tally()) + Tally.of(case)
+        plan.aliases[case.id] = target
         plan.holder[case.id] = target
 
 
@@ -167,62 +207,33 @@ def _nearest_in_store(
 
 
 def holders(bank: CaseBank, ids: list[str]) -> dict[str, str]:
-    """Map each id already stored, or merged into a stored case, to the id holding it."""
+    """Map each id already stored, or folded into a stored case, to the id holding it."""
     col = bank.collection
     holder: dict[str, str] = {}
     for chunk in chunks(ids, bank.batch_size):
         holder.update((i, i) for i in col.get(ids=chunk, include=[])["ids"])
     missing = [i for i in ids if i not in holder]
-    if not missing or not (col.metadata or {}).get(HAS_MERGES_KEY):
+    if not missing:
         return holder
-    wanted = set(missing)
-    for chunk in chunks(missing, 50):
-        clauses: list[dict[str, Any]] = [{MERGED_IDS_KEY: {"$contains": i}} for i in chunk]
-        where = clauses[0] if len(clauses) == 1 else {"$or": clauses}
-        got = col.get(where=where, include=["metadatas"])
-        for rid, meta in zip(got["ids"], got["metadatas"], strict=True):
-            for alias in (meta or {}).get(MERGED_IDS_KEY) or []:
-                if alias in wanted:
-                    holder[alias] = rid
+    folded = lookup(bank, missing)
+    alive: set[str] = set()
+    for chunk in chunks(list(dict.fromkeys(folded.values())), bank.batch_size):
+        alive.update(col.get(ids=chunk, include=[])["ids"])
+    holder.update((alias, rid) for alias, rid in folded.items() if rid in alive)
     return holder
 
 
-def _metadata(case: Case, aliases: list[str], before: dict[str, Any] | None) -> dict[str, Any]:
-    meta: dict[str, Any] = dict(to_metadata(case))
-    merged = list((before or {}).get(MERGED_IDS_KEY) or []) + aliases
-    if merged:
-        meta[MERGED_IDS_KEY] = merged
-    return meta
-
-
-def _snapshot(bank: CaseBank, ids: list[str]) -> dict[str, tuple[str, np.ndarray, dict[str, Any]]]:
-    """Full records (document, vector, metadata) of cases about to change, for rollback."""
-    saved: dict[str, tuple[str, np.ndarray, dict[str, Any]]] = {}
-    for chunk in chunks(ids, bank.batch_size):
-        got = bank.collection.get(ids=chunk, include=["documents", "embeddings", "metadatas"])
-        for rid, doc, vec, meta in zip(
-            got["ids"], got["documents"], got["embeddings"], got["metadatas"], strict=True
-        ):
-            from_record(rid, doc, meta)  # fail early on a foreign record
-            saved[rid] = (doc, np.asarray(vec, dtype=np.float32), dict(meta or {}))
-    return saved
-
-
-def _rollback(
-    bank: CaseBank, added: list[str], snapshot: dict[str, tuple[str, np.ndarray, dict[str, Any]]]
-) -> None:
-    """Undo a failed write: delete what it added, put merged-into cases back as they were."""
-    col = bank.collection
-    for chunk in chunks(added, bank.batch_size):
-        col.delete(ids=chunk)
-    for chunk in chunks(list(snapshot), bank.batch_size):
-        col.delete(ids=chunk)
-        col.add(
-            ids=chunk,
-            documents=[snapshot[i][0] for i in chunk],
-            embeddings=np.stack([snapshot[i][1] for i in chunk]),
-            metadatas=[snapshot[i][2] for i in chunk],
-        )
+def _rollback(bank: CaseBank, undo: _Undo) -> None:
+    """Undo a failed write: delete what it added, take back its tallies and aliases."""
+    for chunk in chunks(undo.added, bank.batch_size):
+        bank.collection.delete(ids=chunk)
+    where = where_of(bank)
+    for target, delta, label in reversed(undo.tallies):
+        got = bank.collection.get(ids=[target], include=["metadatas"])
+        if got["ids"]:
+            meta = dict(got["metadatas"][0] or {})
+            add_tally(bank.collection, where, target, meta, -delta, {"label": label})
+    drop_aliases(bank, undo.aliases)
 
 
 def _check_dim(bank: CaseBank, vectors: np.ndarray) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from memento.memory.case_bank import CaseBank, EmbeddingModelMismatch
 from memento.settings import Settings
 from tests.fakes import HashEmbeddings, make_case
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.services]
 PLAN = {"plan": [{"id": 1, "description": "Search for it."}]}
 
 
@@ -60,3 +61,75 @@ def test_cli_against_server(
     assert runner.invoke(app, ["cases", "import", str(path)]).exit_code == 0
     stats = json.loads(runner.invoke(app, ["cases", "stats", "--json"]).stdout)
     assert (stats["count"], stats["negative"]) == (1, 1)
+
+
+def test_relabel_keeps_other_writers_tallies(chroma_url: str) -> None:
+    name = f"relabel_{uuid.uuid4().hex[:8]}"
+    bank = CaseBank(url=chroma_url, collection=name, embeddings=HashEmbeddings())
+    bank.add("Who discovered penicillin?", PLAN, reward=1.0, case_id="p")
+    # Another process folded two successful runs in: its own tally keys.
+    other = {"tally.other.observations": 2, "tally.other.reward_sum": 2.0}
+    bank.collection.update(ids=["p"], metadatas=[other])
+    case = bank.get("p")
+    assert case is not None and (case.observations, case.reward) == (3, 1.0)
+    relabelled = bank.update("p", reward=0.0)
+    assert (relabelled.reward, relabelled.label, relabelled.observations) == (0.0, "negative", 3)
+    # The other process folds one more failed run in after the relabel: counted after it.
+    bank.collection.update(ids=["p"], metadatas=[{"tally.other.observations": 3}])
+    case = bank.get("p")
+    assert case is not None and (case.observations, case.reward) == (4, 0.0)
+
+
+def test_failed_fold_takes_its_tally_back(chroma_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    name = f"rollback_{uuid.uuid4().hex[:8]}"
+    bank = CaseBank(url=chroma_url, collection=name, embeddings=HashEmbeddings())
+    bank.add("Who discovered penicillin?", PLAN, reward=1.0, case_id="p")
+    bank.update("p", retrieved=2)
+
+    def broken(*args: object, **kwargs: object) -> list[str]:
+        raise ConnectionError("server went away")
+
+    monkeypatch.setattr("memento.memory.writer.add_aliases", broken)
+    with pytest.raises(ConnectionError):
+        bank.add("who discovered penicillin", PLAN, reward=0.0, case_id="q")
+    monkeypatch.undo()
+    case = bank.get("p")
+    assert case is not None
+    assert (case.observations, case.reward, case.label, case.times_retrieved) == (
+        1, 1.0, "positive", 2,
+    )  # fmt: skip
+    assert bank.resolve("q") is None
+    assert bank.add("who discovered penicillin", PLAN, reward=0.0, case_id="q") == "p"
+    case = bank.get("p")
+    assert case is not None and (case.observations, case.reward) == (2, 0.5)
+
+
+def test_id_stored_by_another_process_mid_write(
+    chroma_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race, made deterministic: another process adds the same id after we looked."""
+    from memento.memory import writer
+
+    name = f"race_{uuid.uuid4().hex[:8]}"
+    bank = CaseBank(url=chroma_url, collection=name, embeddings=HashEmbeddings())
+    other = CaseBank(url=chroma_url, collection=name, embeddings=HashEmbeddings())
+    looked = writer._nearest_in_store
+
+    def racing(*args: object, **kwargs: object) -> object:
+        found = looked(*args, **kwargs)  # type: ignore[arg-type]
+        other.add_cases([make_case("Who discovered penicillin?", case_id="x")], dedup=False)
+        return found
+
+    monkeypatch.setattr(writer, "_nearest_in_store", racing)
+    mine = [
+        make_case("Who discovered penicillin?", case_id="x", label="negative"),
+        make_case("who discovered penicillin", case_id="y", label="negative"),
+    ]
+    report = bank.add_cases_report(mine)
+    monkeypatch.undo()
+    assert report.ids == ["x", "x"] and (report.added, report.merged) == (0, 1)
+    (case,) = bank.list()
+    # The other process's write of x stands (ours was the same write); our batch's fold of y
+    # into x still counts.
+    assert (case.id, case.observations, case.reward) == ("x", 2, 0.5)
+    assert bank.resolve("y") == "x"
