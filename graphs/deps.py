@@ -104,17 +104,30 @@ class Deps:
         return SimilaritySelector(bank)
 
     def q_learner(self, ctx: Context) -> Any:
-        """The online Q learner given, else the one stored next to the bank."""
+        """The online Q learner given, else one built from the settings.
+
+        With MEMENTO_Q_SHARE (a postgres:// DSN or a shared folder) this process is a worker
+        (`memento.memory.q_share.QWorker`, channel = the run's namespace) and a separate
+        `memento q serve-trainer` trains; otherwise the learner next to the bank trains here.
+        """
         if self.learner is not None:
             return self.learner
         home = store_home(ctx)
+        share = get_settings().q_share
 
         def build() -> Any:
+            if share:
+                from memento.memory.q_share import QWorker, open_share
+
+                bank = self.bank(ctx)
+                channel = ctx.namespace
+                return QWorker(bank, open_share(share, bank, channel=channel), namespace=channel)
             from memento.memory.q_learner import QLearner
 
             return QLearner.open(self.bank(ctx), home / "q")
 
-        return self._cached(("learner", str(home)), build)
+        key = ("learner", str(home), share or "", ctx.namespace if share else "")
+        return self._cached(key, build)
 
 
 def store_home(ctx: Context) -> Path:

@@ -35,10 +35,24 @@ class Settings(BaseSettings):
         description="Checkpointer: a SQLite path, a postgres:// DSN, or 'memory' "
         "(default: <home>/checkpoints.sqlite).",
     )
-    collection: str = Field(default="memento_cases", description="Chroma collection for cases.")
-    namespace: str = Field(default="default", description="Default case-bank namespace.")
+    q_share: str | None = Field(
+        default=None,
+        description="Share the Q-function across processes: a postgres:// DSN or a folder all "
+        "workers reach; this process then only logs transitions and loads published weights, "
+        "and `memento q serve-trainer` trains (default: train in-process, <home>/q).",
+    )
+    collection: str = Field(
+        default="memento_cases",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$",
+        description="Chroma collection for cases (3-512 of A-Z a-z 0-9 . _ -, as Chroma asks).",
+    )
+    namespace: str = Field(
+        default="default", min_length=1, description="Default case-bank namespace."
+    )
     dedup_threshold: float | None = Field(
         default=0.97,
+        gt=0.0,
+        le=1.0,
         description="Cosine similarity above which a new case updates its near-twin instead.",
     )
 

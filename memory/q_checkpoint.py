@@ -189,8 +189,7 @@ def save_checkpoint(
         created_at=utc_now(),
         extra=dict(extra or {}),
     )
-    state = {k: v.detach().clone() for k, v in network.state_dict().items()}
-    payload = {"format": CHECKPOINT_FORMAT, "meta": meta.to_dict(), "state_dict": state}
+    payload = checkpoint_payload(network, meta)
     _atomic_write(directory / WEIGHTS_FILE, lambda handle: torch.save(payload, handle))
     digest = hashlib.sha256((directory / WEIGHTS_FILE).read_bytes()).hexdigest()
     sidecar = {**meta.to_dict(), "weights_sha256": digest}
@@ -226,23 +225,57 @@ def load_checkpoint(
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for truncated/garbled files
         raise CheckpointError(f"corrupt Q checkpoint {path}: {type(exc).__name__}: {exc}") from exc
+    return checkpoint_from_payload(
+        payload, str(path), embedding_model=embedding_model, fingerprint=fingerprint, dim=dim
+    )
+
+
+def checkpoint_payload(network: QNetwork, meta: CheckpointMeta) -> dict[str, Any]:
+    """What `q.pt` holds (and a shared weights store keeps as bytes): format, meta, weights."""
+    state = {k: v.detach().clone() for k, v in network.state_dict().items()}
+    return {"format": CHECKPOINT_FORMAT, "meta": meta.to_dict(), "state_dict": state}
+
+
+def state_digest(network: QNetwork) -> str:
+    """sha256 (16 hex) over the network's tensors: proves a loaded copy is the one published."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(network.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def checkpoint_from_payload(
+    payload: object,
+    where: str,
+    *,
+    embedding_model: str | None = None,
+    fingerprint: str | None = None,
+    dim: int | None = None,
+) -> QCheckpoint:
+    """Validate a loaded payload and build its network; `where` names its source in errors.
+
+    Raises:
+        CheckpointError: unknown format, incomplete meta, a model/dimension mismatch, or
+            weights that do not fit the configured network.
+    """
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is not a Q checkpoint of format {CHECKPOINT_FORMAT}")
+        raise CheckpointError(f"{where} is not a Q checkpoint of format {CHECKPOINT_FORMAT}")
     meta = CheckpointMeta.from_dict(payload.get("meta") or {})
     if embedding_model is not None and meta.embedding_model != embedding_model:
         raise CheckpointError(
-            f"{path} was trained on embeddings of {meta.embedding_model!r}, "
+            f"{where} was trained on embeddings of {meta.embedding_model!r}, "
             f"but the bank uses {embedding_model!r}"
         )
     if fingerprint and meta.embedding_fingerprint and fingerprint != meta.embedding_fingerprint:
-        raise CheckpointError(f"{path}: embedding model weights differ from the ones trained on")
+        raise CheckpointError(f"{where}: embedding model weights differ from the ones trained on")
     if dim is not None and meta.dim != dim:
-        raise CheckpointError(f"{path} expects {meta.dim}-d vectors, the bank has {dim}-d")
+        raise CheckpointError(f"{where} expects {meta.dim}-d vectors, the bank has {dim}-d")
     network = QNetwork(QConfig.from_dict(meta.config))
     try:
         network.load_state_dict(payload["state_dict"])
     except (KeyError, RuntimeError) as exc:
-        raise CheckpointError(f"{path}: weights do not fit the network: {exc}") from exc
+        raise CheckpointError(f"{where}: weights do not fit the network: {exc}") from exc
     network.eval()
     return QCheckpoint(network=network, meta=meta)
 

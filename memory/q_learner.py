@@ -226,42 +226,57 @@ class QLearner:
             raise ValueError(f"reward must be in [0, 1], got {reward}")
         if not shown_ids:
             raise ValueError("record needs the ids of the cases shown for the task")
-        namespace = namespace or self.namespace
-        if key is not None:
-            existing = self.replay.find_key(key)
+        vector = None
+        if key is None or self.replay.find_key(key) is None:  # a stored key needs no vector
+            vector = task_vector if task_vector is not None else self.bank.embed_query(task)
+        t = Transition(
+            task=task,
+            task_vector=np.asarray(vector if vector is not None else [], dtype=np.float32),
+            shown_ids=tuple(shown_ids),
+            used_ids=None if used_ids is None else tuple(used_ids),
+            reward=float(reward),
+            namespace=namespace or self.namespace,
+            key=key,
+        )
+        return self.learn(t, relabel=relabel, protect=protect)
+
+    def learn(
+        self,
+        t: Transition,
+        *,
+        relabel: bool = False,
+        protect: Sequence[str] = (),
+        save: bool = True,
+    ) -> UpdateReport:
+        """Steps 1-4 of `record` for a ready transition (a trainer feeds workers' ones here).
+
+        `save` false leaves publishing to the caller (e.g. once per batch of transitions).
+        """
+        if t.key is not None:
+            existing = self.replay.find_key(t.key)
             if existing is not None and not relabel:
                 return UpdateReport(existing, {}, steps=self.step, duplicate=True)
             if existing is not None:
-                self.replay.set_reward(existing, float(reward))
+                self.replay.set_reward(existing, float(t.reward))
                 losses = [self.update_step() for _ in range(self.settings.steps_per_record)]
                 done = [x for x in losses if x is not None]
-                version = self.save().version if done else None
+                version = self.save().version if done and save else None
                 return UpdateReport(
                     existing,
-                    credit_weights(tuple(shown_ids), used_ids, self.settings.unused_weight),
+                    credit_weights(t.shown_ids, t.used_ids, self.settings.unused_weight),
                     loss=float(np.mean(done)) if done else None,
                     steps=self.step,
                     version=version,
                 )
-        vector = task_vector if task_vector is not None else self.bank.embed_query(task)
-        t = Transition(
-            task=task,
-            task_vector=np.asarray(vector, dtype=np.float32),
-            shown_ids=tuple(shown_ids),
-            used_ids=None if used_ids is None else tuple(used_ids),
-            reward=float(reward),
-            namespace=namespace,
-            key=key,
-        )
         tid = self.replay.add(t)
         credit = credit_weights(t.shown_ids, t.used_ids, self.settings.unused_weight)
         missing = self._count_usage(t)
         losses = [self.update_step() for _ in range(self.settings.steps_per_record)]
         done = [x for x in losses if x is not None]
         version = None
-        if done and self._updates - self._saved_at >= max(self.settings.save_every, 1):
+        if save and done and self._updates - self._saved_at >= max(self.settings.save_every, 1):
             version = self.save().version
-        evicted = self.enforce_budget(namespace, protect=protect)
+        evicted = self.enforce_budget(t.namespace, protect=protect)
         return UpdateReport(
             transition_id=tid,
             credit=credit,
@@ -324,6 +339,12 @@ class QLearner:
             torch.tensor(rs, dtype=torch.float32),
             torch.tensor(ws, dtype=torch.float32),
         )
+
+    def adopt(self, network: QNetwork, step: int) -> None:
+        """Continue training from `network` (e.g. the newest published version), fresh optimizer."""
+        self.network = network
+        self.optimizer = make_optimizer(network)
+        self.step = step
 
     def update_step(self) -> float | None:
         """One optimisation step on a mini-batch sampled from the replay buffer; its loss."""

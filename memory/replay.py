@@ -33,6 +33,8 @@ CREATE TABLE IF NOT EXISTS transitions (
     key TEXT UNIQUE
 )
 """
+BUSY_TIMEOUT_S = 30.0
+"""Seconds a writer waits for another process's write lock before giving up."""
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,11 @@ class ReplayBuffer:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         target = ":memory:" if self.path is None else str(self.path)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(target, check_same_thread=False)
+        # Several local processes may share one file (workers append, a trainer reads):
+        # WAL lets readers run beside the one writer, and writers wait instead of failing.
+        self._db = sqlite3.connect(target, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
+        if self.path is not None:
+            self._db.execute("PRAGMA journal_mode=WAL")
         with self._lock, self._db:
             self._db.execute(SCHEMA)
 
@@ -144,19 +150,21 @@ class ReplayBuffer:
         ids: list[int] = []
         with self._lock, self._db:
             for t, row in zip(items, rows, strict=True):
-                if t.key is not None:
-                    found = self._db.execute(
-                        "SELECT id FROM transitions WHERE key = ?", (t.key,)
-                    ).fetchone()
-                    if found is not None:
-                        ids.append(int(found[0]))
-                        continue
+                # ON CONFLICT: another process may store the same key between a check and
+                # the insert; the key stays stored once either way.
                 cur = self._db.execute(
                     "INSERT INTO transitions (created_at, namespace, task, task_vector, shown_ids,"
-                    " used_ids, reward, key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    " used_ids, reward, key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT(key) DO NOTHING",
                     row,
                 )
-                ids.append(int(cur.lastrowid or 0))
+                if cur.rowcount == 1:
+                    ids.append(int(cur.lastrowid or 0))
+                    continue
+                found = self._db.execute(
+                    "SELECT id FROM transitions WHERE key = ?", (t.key,)
+                ).fetchone()
+                ids.append(int(found[0]))
             if self.capacity is not None and ids:
                 self._db.execute(
                     "DELETE FROM transitions WHERE id <= ?", (max(ids) - self.capacity,)
@@ -199,6 +207,14 @@ class ReplayBuffer:
             )
             for r in rows
         ]
+
+    def since(self, after_id: int, limit: int = 1000) -> list[Transition]:
+        """Up to `limit` transitions with row id above `after_id`, oldest first.
+
+        SQLite runs one write transaction at a time, so ids become visible in increasing
+        order and a reader that remembers the last id it saw misses none.
+        """
+        return self._rows("WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit))
 
     def all(self) -> list[Transition]:
         """Every stored transition, oldest first."""

@@ -49,6 +49,15 @@ def _print_summary(summary: Any, as_json: bool) -> None:
     )
 
 
+def _server_checkpointer() -> str | None:
+    """MEMENTO_CHECKPOINTER when it names Postgres; else the run folder's SQLite file is used."""
+    from memento.memory.q_share import is_dsn
+    from memento.settings import get_settings
+
+    spec = get_settings().checkpointer
+    return spec if spec and is_dsn(spec) else None
+
+
 def eval_command(
     dataset: Annotated[Path, typer.Argument(help="DeepResearcher/generic JSONL or GAIA folder.")],
     out: Annotated[Path, typer.Option("--out", help="Run folder (results.jsonl, checkpoints).")],
@@ -58,7 +67,18 @@ def eval_command(
     seed: Annotated[
         int | None, typer.Option("--seed", help="Sample tasks at random with this seed.")
     ] = None,
-    concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Tasks at once.")] = 1,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, help="Tasks at once (per worker).")
+    ] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Worker processes; above 1 needs MEMENTO_CHROMA_URL and a postgres:// "
+            "MEMENTO_CHECKPOINTER (in mode q the Q-function is shared through Postgres).",
+        ),
+    ] = 1,
     source: Annotated[
         list[str] | None, typer.Option("--source", help="Keep this data source (repeatable).")
     ] = None,
@@ -144,7 +164,8 @@ def eval_command(
     config = EvalConfig(
         memory=cast("MemoryMode", memory), epochs=epochs, seed=seed or 0,
         concurrency=concurrency, out=out, context=ctx, metric=cast("MetricFamily", metric),
-        prices=price_table, prune_checkpoints=prune,
+        prices=price_table, prune_checkpoints=prune, workers=workers,
+        checkpointer=_server_checkpointer(),
     )  # fmt: skip
     try:
         summary = run_eval_sync(data.tasks, config, progress=not as_json)

@@ -55,6 +55,9 @@ def _register() -> None:
     from memento.cli import q as q_cli
 
     app.add_typer(q_cli.app, name="q")
+    from memento.cli import q_serve
+
+    q_cli.app.command("serve-trainer")(q_serve.serve_trainer)
     from memento.cli import memory as memory_cli
 
     app.add_typer(memory_cli.app, name="memory")

@@ -8,7 +8,8 @@ namespace (eval-<mode>), so runs of different modes never see each other's cases
 Resumable: every finished (task, epoch) is appended to OUT/results.jsonl at once; each task runs
 on its own thread of a SQLite checkpointer (OUT/checkpoints.sqlite), so re-running the same call
 skips finished pairs and resumes interrupted threads. A crash or Ctrl-C loses at most the tasks in
-flight.
+flight. `EvalConfig.workers` > 1 spreads the tasks over processes that share server-backed memory
+(`memento.eval.workers`); `EvalConfig.checkpointer` names a Postgres checkpointer instead.
 """
 
 from __future__ import annotations
@@ -61,6 +62,10 @@ class EvalConfig:
     """Re-run (task, epoch) pairs whose row recorded an error; False keeps them as they are."""
     prune_checkpoints: bool = False
     """Delete a task's checkpoints once its row is written (keeps big runs small on disk)."""
+    workers: int = 1
+    """Processes running tasks (`memento.eval.workers`); above 1 needs server-backed memory."""
+    checkpointer: str | None = None
+    """Checkpointer spec (SQLite path, postgres:// DSN, 'memory'); None: OUT/checkpoints.sqlite."""
 
 
 class NullLearner:
@@ -204,11 +209,22 @@ async def run_eval(
 
     Raises:
         ModelNotConfiguredError: No model given or configured.
-        ValueError: Bad configuration (memory mode, epochs, concurrency, duplicate task ids).
+        ValueError: Bad configuration (memory mode, epochs, concurrency, duplicate task ids),
+            or workers > 1 without server-backed memory (`memento.eval.workers`).
     """
     from memento.graphs.builder import build_graph
     from memento.graphs.checkpointers import open_checkpointer
 
+    if config.workers > 1:
+        if any(x is not None for x in (tools, case_bank, learner)):
+            raise ValueError("workers > 1 build tools, bank and learner in each worker; "
+                             "pass specs in the context instead of objects")  # fmt: skip
+        from memento.eval.workers import run_eval_workers
+
+        return await asyncio.to_thread(
+            run_eval_workers, tasks, config, planner=planner, executor=executor, judge=judge,
+            progress=progress,
+        )  # fmt: skip
     if config.epochs < 1 or config.concurrency < 1:
         raise ValueError(f"epochs and concurrency must be >= 1, got {config.epochs}, "
                          f"{config.concurrency}")  # fmt: skip
@@ -223,7 +239,7 @@ async def run_eval(
     out.mkdir(parents=True, exist_ok=True)
     done = finished_keys(out, memory=config.memory, include_errors=not config.retry_errors)
     started, ran, skipped = time.perf_counter(), 0, 0
-    async with open_checkpointer(out / CHECKPOINTS_FILE) as saver:
+    async with open_checkpointer(config.checkpointer or out / CHECKPOINTS_FILE) as saver:
         await _tune_sqlite(saver)
         graph = build_graph(
             checkpointer=saver,

@@ -1,0 +1,233 @@
+"""`memento eval --workers W`: W processes share server-backed memory; one results file.
+
+The parent process owns everything that must have a single writer: it queues the (task, epoch)
+pairs still missing from OUT/results.jsonl, appends each worker's row to that file (so rows keep
+the single-process schema and each pair is written once), draws one progress bar for all
+workers, and, in memory mode q, runs the Q trainer (`memento.memory.q_share.QTrainer`) that
+learns from every worker's transitions and publishes versioned weights the workers load between
+tasks. Workers pull pairs from a shared queue, so a fast worker takes more; epoch e+1 is queued
+only once epoch e is complete, as in the single-process run.
+
+Workers share the case bank through a Chroma server (MEMENTO_CHROMA_URL) and the checkpoints
+through PostgreSQL (MEMENTO_CHECKPOINTER), so a pair whose worker died is queued again and
+resumed from its thread's checkpoint by another worker. The embedded store serves one process
+only, so W > 1 without those servers is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import queue
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from memento.eval.datasets import Task
+from memento.eval.results import ResultRow, ResultsWriter, finished_keys
+from memento.eval.run_progress import RunProgress
+from memento.eval.run_summary import EvalSummary, summarize_run
+from memento.eval.runner import STORE_DIR, EvalConfig, _check_models, mode_context
+from memento.eval.worker_process import Stores, WorkerSpec, open_bank, worker_main
+
+Key = tuple[str, int]
+PRELOAD = [
+    "memento.eval.workers",
+    "memento.graphs.builder",
+    "memento.memory.case_bank",
+    "memento.memory.q_share",
+    "langgraph.checkpoint.postgres.aio",
+]
+POLL_S = 0.2
+
+
+class WorkersConfigError(ValueError):
+    """`--workers` asked for something the configured stores cannot serve."""
+
+
+def resolve_stores(config: EvalConfig, workers: int) -> Stores:
+    """The stores worker processes share, or a clear error naming what is missing.
+
+    (`run_eval` keeps `workers == 1` in its own process, where the embedded store is fine.)
+    """
+    from memento.graphs.checkpointers import describe
+    from memento.memory.q_share import is_dsn
+    from memento.settings import get_settings
+
+    settings = get_settings()
+    url = config.context.chroma_url or settings.chroma_url or None
+    saver = config.checkpointer or settings.checkpointer or ""
+    missing = []
+    if config.memory != "none" and not url:
+        missing.append("a Chroma server for the case bank (MEMENTO_CHROMA_URL)")
+    if not is_dsn(saver):
+        got = f" (got {describe(saver)!r})" if saver else ""
+        missing.append(f"a PostgreSQL checkpointer (MEMENTO_CHECKPOINTER=postgresql://...){got}")
+    if missing:
+        raise WorkersConfigError(
+            f"--workers {workers} needs server-backed memory: the embedded Chroma store and a "
+            f"SQLite checkpoint file serve one process. Missing: {'; '.join(missing)}."
+        )
+    share = settings.q_share or (saver if is_dsn(saver) else None)
+    return Stores(url, saver, share)
+
+
+async def _setup_checkpointer(spec: str) -> None:
+    """Create the checkpointer's tables once, before W workers would race to."""
+    from memento.graphs.checkpointers import open_checkpointer
+
+    async with open_checkpointer(spec):
+        pass
+
+
+class _Pool:
+    """The parent's view of the worker processes: queues, liveness, pairs in flight."""
+
+    def __init__(self, spec: WorkerSpec, workers: int) -> None:
+        # Workers fork from a server process that imported the heavy modules once.
+        mp = multiprocessing.get_context("forkserver")
+        mp.set_forkserver_preload(PRELOAD)
+        self.jobs: Any = mp.Queue()
+        self.events: Any = mp.Queue()
+        self.procs = [
+            mp.Process(target=worker_main, args=(spec, wid, self.jobs, self.events), daemon=True)
+            for wid in range(workers)
+        ]
+        self.in_flight: dict[int, set[Key]] = {wid: set() for wid in range(workers)}
+        self.dead: set[int] = set()
+        self.errors: list[str] = []
+        self.orphans = False
+        for proc in self.procs:
+            proc.start()
+
+    def reap(self, pending: set[Key], index_of: dict[str, int]) -> None:
+        """Queue again the pairs of workers that died; fail when none is left."""
+        for wid, proc in enumerate(self.procs):
+            if wid in self.dead or proc.is_alive():
+                continue
+            self.dead.add(wid)
+            for key in self.in_flight.pop(wid, set()) & pending:
+                self.jobs.put((index_of[key[0]], key[1]))
+            self.orphans = True
+        if len(self.dead) == len(self.procs):
+            detail = "; ".join(self.errors) or "no message (killed?)"
+            raise RuntimeError(f"every eval worker died: {detail}")
+        busy = any(self.in_flight.get(w) for w in range(len(self.procs)) if w not in self.dead)
+        if self.orphans and not busy and self.jobs.empty():
+            # A worker may die between taking a pair and announcing it: queue what is left.
+            # A pair run twice is harmless (same thread id, its row is written once).
+            self.orphans = False
+            for key in pending:
+                self.jobs.put((index_of[key[0]], key[1]))
+
+    def stop(self, per_worker: int) -> None:
+        """Send each worker's loops a None, then wait for them (killing stragglers)."""
+        for _ in range(len(self.procs) * per_worker):
+            self.jobs.put(None)
+        deadline = time.monotonic() + 30
+        for proc in self.procs:
+            proc.join(timeout=max(0.1, deadline - time.monotonic()))
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(timeout=5)
+
+
+def run_eval_workers(
+    tasks: Sequence[Task],
+    config: EvalConfig,
+    *,
+    planner: Any = None,
+    executor: Any = None,
+    judge: Any = None,
+    embeddings: Any = None,
+    progress: bool = True,
+) -> EvalSummary:
+    """Run the evaluation with `config.workers` processes; same rows and summary as `run_eval`.
+
+    Models (and `embeddings`, for the bank) given as objects must pickle; None uses the
+    context's specs (e.g. 'offline') and the default embeddings in each worker.
+
+    Raises:
+        WorkersConfigError: more than one worker without a Chroma server and a Postgres
+            checkpointer.
+        RuntimeError: every worker died (their errors are named).
+    """
+    workers = config.workers
+    if workers < 1 or config.epochs < 1 or config.concurrency < 1:
+        raise ValueError("workers, epochs and concurrency must be >= 1")
+    if len({t.task_id for t in tasks}) != len(tasks):
+        raise ValueError("task ids must be unique (they are the resume keys)")
+    stores = resolve_stores(config, workers)
+    out = Path(config.out)
+    ctx = mode_context(config.context, config.memory, out)
+    _check_models(ctx, planner, executor)
+    out.mkdir(parents=True, exist_ok=True)
+    done = finished_keys(out, memory=config.memory, include_errors=not config.retry_errors)
+    index_of = {t.task_id: i for i, t in enumerate(tasks)}
+    trainer = None
+    if config.memory == "q":
+        from memento.memory.q_share import QTrainer, open_share
+
+        bank = open_bank(stores, embeddings)
+        assert stores.q_share is not None
+        share = open_share(stores.q_share, bank, channel=ctx.namespace)
+        trainer = QTrainer(bank, share, out / STORE_DIR / "q" / "trainer", namespace=ctx.namespace)
+        trainer.acquire()
+    spec = WorkerSpec(
+        tuple(tasks), config, stores, planner, executor, judge, embeddings,
+        environ=tuple(os.environ.items()),
+    )  # fmt: skip
+    asyncio.run(_setup_checkpointer(stores.checkpointer))
+    started, ran, skipped = time.perf_counter(), 0, 0
+    pool = _Pool(spec, workers)
+    label = f"{config.memory} ×{workers} workers"
+    try:
+        with (
+            ResultsWriter(out) as writer,
+            RunProgress(label=label, epochs=config.epochs, enabled=progress) as bar,
+        ):
+            for epoch in range(1, config.epochs + 1):
+                todo = [t for t in tasks if (t.task_id, epoch) not in done]
+                skipped += len(tasks) - len(todo)
+                bar.start_epoch(epoch, len(tasks), len(tasks) - len(todo))
+                pending = {(t.task_id, epoch) for t in todo}
+                for t in todo:
+                    pool.jobs.put((index_of[t.task_id], epoch))
+                while pending:
+                    _drain_events(pool, pending, writer, bar)
+                    if trainer is not None:
+                        trainer.poll()
+                    pool.reap(pending, index_of)
+                ran += len(todo)
+    finally:
+        pool.stop(config.concurrency)
+        if trainer is not None:
+            trainer.drain()
+            trainer.share.close()
+    return summarize_run(
+        writer.path, tasks, memory=config.memory, epochs=config.epochs, metric=config.metric,
+        seed=config.seed, ran=ran, skipped=skipped, seconds=time.perf_counter() - started,
+    )  # fmt: skip
+
+
+def _drain_events(pool: _Pool, pending: set[Key], writer: ResultsWriter, bar: RunProgress) -> None:
+    """Handle worker messages for up to POLL_S: write each pending pair's row once."""
+    deadline = time.monotonic() + POLL_S
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            kind, wid, body = pool.events.get(timeout=left)
+        except queue.Empty:
+            return
+        if kind == "start":
+            pool.in_flight.setdefault(wid, set()).add(tuple(body))
+        elif kind == "row":
+            row = ResultRow.model_validate_json(body)
+            pool.in_flight.get(wid, set()).discard(row.key)
+            if row.key in pending:  # a re-queued pair may finish twice; its row is written once
+                pending.discard(row.key)
+                writer.append(row)
+                bar.advance(row)
+        elif kind == "fatal":
+            pool.errors.append(f"worker {wid}: {body}")

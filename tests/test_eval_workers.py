@@ -1,0 +1,175 @@
+"""`memento eval --workers W`: worker processes over a Chroma server and Postgres checkpoints."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatResult
+from typer.testing import CliRunner
+
+from memento.cli.main import app
+from memento.eval.datasets import Task, load_dataset
+from memento.eval.results import ResultsWriter, read_results
+from memento.eval.runner import EvalConfig
+from memento.eval.workers import WorkersConfigError, run_eval_workers
+from memento.graphs import Context
+from memento.graphs.offline_model import OfflineChatModel
+from memento.memory.case_bank import CaseBank
+from memento.settings import get_settings
+from tests.fakes import HashEmbeddings
+
+CITIES = {"France": "Paris", "Japan": "Tokyo", "Peru": "Lima", "Chile": "Santiago"}
+QUESTIONS = [
+    (f"{form} {country}?", city)
+    for form in ("What is the capital of", "Which city is the capital of")
+    for country, city in CITIES.items()
+]
+VICTIM = "Which city is the capital of Peru?"
+
+
+class KillOnce(OfflineChatModel):
+    """The offline planner, except that the first process to plan VICTIM dies on the spot."""
+
+    marker: str
+    """File created by the process that dies (so only one does)."""
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        if any(VICTIM in m.text for m in messages) and not Path(self.marker).exists():
+            Path(self.marker).write_text(str(os.getpid()))
+            os._exit(3)  # a killed worker: no cleanup, no message
+        return super()._generate(messages, stop, run_manager, **kwargs)
+
+
+@pytest.fixture
+def tasks(tmp_path: Path) -> list[Task]:
+    path = tmp_path / "capitals.jsonl"
+    rows = [{"question": q, "ground_truth": [a], "data_source": "geo"} for q, a in QUESTIONS]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return load_dataset(path).tasks
+
+
+@pytest.fixture
+def servers(
+    chroma_url: str, postgres_db: str, monkeypatch: pytest.MonkeyPatch, request: Any
+) -> Iterator[tuple[str, str]]:
+    """MEMENTO_CHROMA_URL, a fresh collection and MEMENTO_CHECKPOINTER for this test."""
+    monkeypatch.setenv("MEMENTO_CHROMA_URL", chroma_url)
+    monkeypatch.setenv("MEMENTO_COLLECTION", f"w_{request.node.name[-40:]}".replace("[", "_"))
+    monkeypatch.setenv("MEMENTO_CHECKPOINTER", postgres_db)
+    get_settings.cache_clear()
+    yield chroma_url, postgres_db
+    get_settings.cache_clear()
+
+
+def _config(out: Path, memory: str, **kw: Any) -> EvalConfig:
+    ctx = Context(llm="offline", tools="calculator", reward_metric="pm", k=2)
+    return EvalConfig(memory=memory, out=out, context=ctx, **kw)  # type: ignore[arg-type]
+
+
+def _keys(out: Path) -> Counter[tuple[str, int]]:
+    return Counter(r.key for r in read_results(out))
+
+
+def test_more_than_one_worker_on_the_embedded_store_is_refused(
+    tmp_path: Path, tasks: list[Task], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("MEMENTO_CHROMA_URL", "MEMENTO_CHECKPOINTER"):
+        monkeypatch.delenv(name, raising=False)
+    get_settings.cache_clear()
+    out = tmp_path / "run"
+    with pytest.raises(WorkersConfigError, match="MEMENTO_CHROMA_URL.*MEMENTO_CHECKPOINTER"):
+        run_eval_workers(tasks, _config(out, "similarity", workers=2), progress=False)
+    assert not (out / "results.jsonl").exists()
+    data = tmp_path / "capitals.jsonl"
+    result = CliRunner().invoke(
+        app, ["eval", str(data), "--out", str(out), "--llm", "offline", "--workers", "3"]
+    )
+    assert result.exit_code == 2
+    assert "--workers 3 needs server-backed memory" in result.stderr
+    assert not (out / "results.jsonl").exists()
+
+
+@pytest.mark.services
+def test_workers_share_memory_survive_a_killed_worker_and_resume(
+    servers: tuple[str, str], tmp_path: Path, tasks: list[Task]
+) -> None:
+    chroma, dsn = servers
+    out = tmp_path / "run"
+    killer = KillOnce(marker=str(tmp_path / "killed"))
+    summary = run_eval_workers(
+        tasks, _config(out, "similarity", epochs=2, workers=2), planner=killer,
+        executor="offline", embeddings=HashEmbeddings(), progress=False,
+    )  # fmt: skip
+    assert (tmp_path / "killed").exists()  # one worker died mid-task
+    rows = read_results(out)
+    assert _keys(out) == Counter({(t.task_id, e): 1 for t in tasks for e in (1, 2)})
+    assert summary.ran == 16 and all(r.error is None for r in rows)
+    victim = next(r for r in rows if r.question == VICTIM and r.epoch == 1)
+    assert victim.thread_id == "eval:similarity:e1:" + victim.task_id
+    # Resumed by the other worker from the Postgres checkpoint of the same thread.
+    with psycopg.connect(dsn) as conn:
+        found = conn.execute(
+            "SELECT count(*) FROM checkpoints WHERE thread_id = %s", (victim.thread_id,)
+        ).fetchone()
+    assert found is not None and found[0] > 0
+    # The shared bank: every epoch-1 task wrote one case, which epoch 2 retrieves.
+    bank = CaseBank.from_settings(embeddings=HashEmbeddings())
+    written = [r.case_written for r in rows if r.epoch == 1]
+    assert len(set(written)) == 8 and bank.count("eval-similarity") == 8
+    assert all(r.case_ids for r in rows if r.epoch == 2)
+
+    # Resume: rows lost from the file are run again, once each; the rest is skipped.
+    kept = rows[:10]
+    (out / "results.jsonl").unlink()
+    with ResultsWriter(out) as writer:
+        for row in kept:
+            writer.append(row)
+    again = run_eval_workers(
+        tasks, _config(out, "similarity", epochs=2, workers=2), planner="offline",
+        executor="offline", embeddings=HashEmbeddings(), progress=False,
+    )  # fmt: skip
+    assert (again.ran, again.skipped) == (6, 10)
+    assert _keys(out) == Counter({(t.task_id, e): 1 for t in tasks for e in (1, 2)})
+    assert bank.count("eval-similarity") == 8  # resumed threads wrote no case twice
+
+
+@pytest.mark.services
+def test_q_mode_workers_feed_one_trainer(
+    servers: tuple[str, str], tmp_path: Path, tasks: list[Task]
+) -> None:
+    _, dsn = servers
+    out = tmp_path / "run"
+    run_eval_workers(
+        tasks, _config(out, "q", epochs=2, workers=2), planner="offline", executor="offline",
+        embeddings=HashEmbeddings(), progress=False,
+    )  # fmt: skip
+    rows = read_results(out)
+    assert _keys(out) == Counter({(t.task_id, e): 1 for t in tasks for e in (1, 2)})
+    shown = {r.thread_id for r in rows if r.case_ids}
+    assert len(shown) >= 8  # every epoch-2 task at least saw cases
+    with psycopg.connect(dsn) as conn:
+        logged = conn.execute(
+            "SELECT key FROM memento_q_transitions WHERE channel = 'eval-q'"
+        ).fetchall()
+        versions = conn.execute(
+            "SELECT max(version), max((meta->'extra'->>'learned')::int)"
+            " FROM memento_q_weights WHERE channel = 'eval-q'"
+        ).fetchone()
+    # Every worker's transition reached the trainer, once, keyed by its run's case id.
+    assert len(logged) == len({k for (k,) in logged}) == len(shown)
+    assert versions is not None and versions[0] >= 1 and versions[1] == len(shown)
