@@ -1,11 +1,12 @@
 """Python execution tool: runs code in a separate, limited process and reports what happened.
 
-The code runs with the project's interpreter in isolated mode (`python -I`) inside a fresh
-temporary working directory, with a scrubbed environment (PATH, LANG, HOME=the temp dir and
-thread-count variables only: no API keys), a wall-clock timeout that kills the whole process
-group, and resource rlimits (CPU seconds, address space, processes, file size) set by a small
-bootstrap in the child before the user's code runs. When `unshare -rn` works without privileges
-on this kernel the child also gets an empty network namespace (no network at all).
+The code runs with the project's interpreter in isolated mode (`python -I`) in a fresh temporary
+working directory, with a scrubbed environment (PATH, LANG, HOME=the temp dir and thread-count
+variables only: no API keys), a wall-clock timeout that kills the whole process group, and
+rlimits (CPU seconds, address space, processes, file size, no core files) set by a small
+bootstrap in the child before the user's code runs. `sandbox_launch` adds what the platform
+allows on top: new network, PID and mount namespaces and, when we run as root, an unprivileged
+uid (see that module for the modes and what each blocks).
 
 Limits are set in the child itself rather than through `preexec_fn`, which Python documents as
 unsafe in a threaded parent (torch and Chroma start threads in ours).
@@ -14,25 +15,24 @@ unsafe in a threaded parent (torch and Chroma start threads in ours).
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-from functools import lru_cache
 from pathlib import Path
 
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
 from memento.tools.config import PythonConfig
+from memento.tools.sandbox_launch import decode_status, detect_mode, prepare
 
 _BOOTSTRAP = """\
 import resource, sys, traceback
 cpu, mem, nproc, fsize = (int(v) for v in sys.argv[1:5])
 resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))  # SIGXCPU first, SIGKILL 1 s later
 for kind, value in ((resource.RLIMIT_AS, mem), (resource.RLIMIT_NPROC, nproc),
-                    (resource.RLIMIT_FSIZE, fsize)):
+                    (resource.RLIMIT_FSIZE, fsize), (resource.RLIMIT_CORE, 0)):
     resource.setrlimit(kind, (value, value))
 sys.argv = ["main.py"]
 sys.path.insert(0, "")
@@ -68,36 +68,9 @@ class PythonArgs(BaseModel):
     )
 
 
-@lru_cache(maxsize=1)
 def network_isolation_available() -> bool:
-    """True when `unshare -rn` can create a user+network namespace here without root."""
-    exe = shutil.which("unshare")
-    if exe is None or sys.platform != "linux":
-        return False
-    try:
-        done = subprocess.run(
-            [exe, "-rn", sys.executable, "-c", "pass"],
-            capture_output=True,
-            timeout=10,
-            env={"PATH": "/usr/bin:/bin"},
-        )
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return done.returncode == 0
-
-
-def _scrubbed_env(home: str) -> dict[str, str]:
-    env = {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "LANG": "C.UTF-8",
-        "HOME": home,
-        "TMPDIR": home,
-        "PYTHONIOENCODING": "utf-8",
-        "MPLBACKEND": "Agg",
-    }
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[var] = "1"
-    return env
+    """True when the sandbox can give the child an empty network namespace here."""
+    return detect_mode()[0] != "plain"
 
 
 def _read_capped(path: Path, limit: int, tail: bool = False) -> str:
@@ -132,16 +105,14 @@ def run_python(code: str, config: PythonConfig) -> str:
         limits = [config.cpu_s, config.memory_mb * mb, config.max_processes]
         argv = [sys.executable, "-I", "-B", "-c", _BOOTSTRAP, *map(str, limits)]
         argv.append(str(config.max_file_mb * mb))
-        isolated = config.isolate_network and network_isolation_available()
-        if isolated:
-            argv = [shutil.which("unshare") or "unshare", "-rn", *argv]
+        launch = prepare(argv, work, config.isolate_network, disk_mb=2 * config.max_file_mb)
         timed_out = False
         with out_path.open("wb") as out, err_path.open("wb") as err:
             try:
                 proc = subprocess.Popen(
-                    argv,
-                    cwd=work,
-                    env=_scrubbed_env(str(work)),
+                    launch.argv,
+                    cwd=launch.cwd,
+                    env=launch.env,
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=err,
@@ -157,7 +128,8 @@ def run_python(code: str, config: PythonConfig) -> str:
             proc.wait()
         stdout = _read_capped(out_path, config.max_output_chars)
         stderr = _read_capped(err_path, config.max_output_chars, tail=True)
-    return _report(proc.returncode, stdout, stderr, timed_out, config, isolated)
+    status = decode_status(proc.returncode, launch.mode)
+    return _report(status, stdout, stderr, timed_out, config, launch.network_isolated)
 
 
 def _report(
