@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from memento.jsonl import loads_line
 from memento.memory.records import PlanStep
 
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
@@ -41,7 +42,7 @@ def _json_object(text: str) -> Any:
     if start < 0 or end <= start:
         raise PlannerOutputError("no JSON object found in the reply")
     try:
-        return json.loads(stripped[start : end + 1])
+        return loads_line(stripped[start : end + 1])
     except json.JSONDecodeError as exc:
         raise PlannerOutputError(f"invalid JSON: {exc.msg} (char {exc.pos})") from exc
 

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from memento.jsonl import loads_line
 from memento.memory.codec import case_id_for
 from memento.memory.records import Case, Plan
 
@@ -53,7 +54,7 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             if not text.strip():
                 continue
             try:
-                row = json.loads(text)
+                row = loads_line(text)
             except json.JSONDecodeError as exc:
                 problem = f"not valid JSON: {exc.msg} (column {exc.colno})"
                 raise FormatError(path, number, problem) from None

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from memento.jsonl import loads_line
+
 UPSTREAM_FIELDS = ("query", "case", "truth_label")
 
 
@@ -79,13 +81,23 @@ def load_pairs(path: Path | str, *, fmt: str = "upstream") -> list[Pair]:
         raise PairsFormatError(f"unknown pairs format {fmt!r} (known: 'upstream')")
     path = Path(path)
     pairs: list[Pair] = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        raise
+    except OSError as exc:  # a folder, no permission
+        raise PairsFormatError(f"{path}: cannot open: {exc.strerror or exc}") from exc
+    with handle:
+        for number, raw_line in enumerate(handle, start=1):
             where = f"{path}:{number}"
             try:
-                raw = json.loads(line)
+                line = raw_line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise PairsFormatError(f"{where}: not UTF-8 text ({exc.reason})") from None
+            if not line.strip():
+                continue
+            try:
+                raw = loads_line(line)
             except json.JSONDecodeError as exc:
                 raise PairsFormatError(f"{where}: invalid JSON ({exc.msg})") from exc
             if not isinstance(raw, dict):

@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Label = Literal["positive", "negative"]
 
+COUNTER_MAX = 2**63 - 1
+"""Largest usage counter: Chroma keeps 64-bit integers and turns larger ones into floats."""
+
 
 class PlanStep(BaseModel):
     """One subtask of a plan."""
@@ -65,7 +68,7 @@ class Case(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(description="Stable identifier (a thread id or a content hash).")
+    id: str = Field(min_length=1, description="Stable identifier (a thread id or a content hash).")
     task: str = Field(min_length=1, description="The task (state s) as the planner saw it.")
     plan: Plan = Field(description="The plan the planner wrote for it.")
     label: Label = Field(description="positive when the plan led to success, else negative.")
@@ -73,11 +76,16 @@ class Case(BaseModel):
     source: str = Field(default="memento", description="Where the case came from.")
     namespace: str = Field(default="default", min_length=1, description="User or project scope.")
     created_at: str = Field(default_factory=utc_now, description="ISO-8601 creation time (UTC).")
-    times_retrieved: int = Field(default=0, ge=0, description="How often it was shown.")
-    times_helpful: int = Field(default=0, ge=0, description="How often showing it helped.")
+    times_retrieved: int = Field(
+        default=0, ge=0, le=COUNTER_MAX, description="How often it was shown."
+    )
+    times_helpful: int = Field(
+        default=0, ge=0, le=COUNTER_MAX, description="How often showing it helped."
+    )
     observations: int = Field(
         default=1,
         ge=1,
+        le=COUNTER_MAX,
         description="Runs the reward averages over (near-duplicates merged into this case).",
     )
 

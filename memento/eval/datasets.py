@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from memento.eval.metrics import split_answers
+from memento.jsonl import loads_line
 
 DatasetFormat = Literal["auto", "deepresearcher", "gaia", "jsonl"]
 """How to read a dataset path; `auto` picks `gaia` for folders and otherwise sniffs the fields."""
@@ -93,7 +94,7 @@ def _iter_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
                 if not text.strip():
                     continue
                 try:
-                    obj = json.loads(text)
+                    obj = loads_line(text)
                 except json.JSONDecodeError as exc:
                     yield lineno, f"invalid JSON ({exc.msg} at column {exc.colno})"
                     continue
@@ -156,10 +157,16 @@ def _gaia_task(folder: Path, line: int, row: dict[str, Any]) -> Task:
     file_name = _text(row, "file_name", required=False)
     file_path: Path | None = None
     if file_name:
-        file_path = (folder / file_name).resolve()
-        if not file_path.is_relative_to(folder.resolve()):
+        try:
+            file_path = (folder / file_name).resolve()
+            inside = file_path.is_relative_to(folder.resolve())
+            found = inside and file_path.is_file()
+        except (OSError, ValueError, RuntimeError) as exc:  # NUL byte, name too long, link loop
+            why = exc.strerror if isinstance(exc, OSError) else str(exc)
+            raise ValueError(f"file_name {file_name!r} cannot be opened: {why}") from exc
+        if not inside:
             raise ValueError(f"file_name {file_name!r} points outside {folder}")
-        if not file_path.is_file():
+        if not found:
             raise ValueError(f"attached file {file_name!r} not found in {folder}")
     return Task(
         task_id=task_id,
