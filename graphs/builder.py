@@ -17,6 +17,7 @@ from langgraph.graph.state import CompiledStateGraph
 from memento.graphs.context import Context
 from memento.graphs.deps import Deps
 from memento.graphs.executor import build_executor
+from memento.graphs.redacting_serde import redact_checkpointer
 from memento.graphs.state import InputState, OutputState, State
 from memento.nodes.execute import execute
 from memento.nodes.judge import judge
@@ -92,4 +93,6 @@ def build_graph(
     builder.add_edge("judge", "write_memory")
     builder.add_edge("write_memory", "update_q")
     builder.add_edge("update_q", END)
+    if checkpointer is not None and not isinstance(checkpointer, bool):
+        redact_checkpointer(checkpointer)  # a key pasted into a task never reaches a checkpoint
     return builder.compile(checkpointer=checkpointer, store=store, name=name)

@@ -10,7 +10,7 @@ import os
 import re
 
 _SECRET_ENV = re.compile(r"(API_KEY|TOKEN|SECRET|PASSWORD|AUTH)", re.IGNORECASE)
-_KEY_SHAPES = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|tvly-[A-Za-z0-9_\-]{8,})")
+KEY_SHAPES = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|tvly-[A-Za-z0-9_\-]{8,})")
 
 
 def secret_values() -> list[str]:
@@ -24,7 +24,7 @@ def redact(text: str) -> str:
     for value in secret_values():
         if value in text:
             text = text.replace(value, "***")
-    return _KEY_SHAPES.sub("***", text)
+    return KEY_SHAPES.sub("***", text)
 
 
 def is_secret_env(name: str) -> bool:

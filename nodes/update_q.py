@@ -20,6 +20,7 @@ from memento.graphs.context import Context
 from memento.graphs.deps import Deps
 from memento.graphs.state import State
 from memento.nodes.write_memory import case_id_for
+from memento.redact import redact
 
 _RECORD_LOCK = threading.Lock()
 """Serialises `learner.record`: two concurrent updates corrupt the optimizer state."""
@@ -45,7 +46,7 @@ async def update_q(
     report = await asyncio.to_thread(
         _record,
         learner,
-        state["task"],
+        redact(state["task"]),  # as the case bank stores it
         shown,
         state.get("used_case_ids", []),
         float(reward),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -13,6 +14,7 @@ from memento.graphs.context import Context
 from memento.graphs.deps import Deps
 from memento.graphs.state import State
 from memento.memory.records import label_for
+from memento.redact import redact
 
 DIRECT_ANSWER_PLAN = {"plan": [{"id": 1, "description": "Answer directly without subtasks."}]}
 
@@ -46,8 +48,8 @@ async def write_memory(
         return {"case_id": holder}
     case_id = await asyncio.to_thread(
         bank.add,
-        state["task"],
-        plan,
+        redact(state["task"]),  # a key pasted into a task is not kept in the bank
+        json.loads(redact(json.dumps(plan))),
         reward=float(reward),
         label=label,
         source="memento-run",

@@ -143,11 +143,6 @@ def test_the_grep_finds_a_planted_secret(tmp_path: Path) -> None:
     assert _hits(b"nothing here", [secret]) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding: a key pasted into the task text is checkpointed unredacted (input state); "
-    "the graph's input path does not call memento.redact. Remove this mark once it does.",
-)
 def test_a_key_pasted_into_the_task_is_not_checkpointed(fake_env: Path) -> None:
     key = SECRETS["OPENAI_API_KEY"]
     args = ["run", f"Echo this token back: {key}", "--llm", "offline", "--tools", "calculator"]
