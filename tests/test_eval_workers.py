@@ -120,7 +120,8 @@ def test_workers_share_memory_survive_a_killed_worker_and_resume(
     assert _keys(out) == Counter({(t.task_id, e): 1 for t in tasks for e in (1, 2)})
     assert summary.ran == 16 and all(r.error is None for r in rows)
     victim = next(r for r in rows if r.question == VICTIM and r.epoch == 1)
-    assert victim.thread_id == "eval:similarity:e1:" + victim.task_id
+    tag = (out / "run_tag").read_text().strip()  # shared servers: this run's ids are scoped
+    assert victim.thread_id == f"eval:{tag}:similarity:e1:" + victim.task_id
     # Resumed by the other worker from the Postgres checkpoint of the same thread.
     with psycopg.connect(dsn) as conn:
         found = conn.execute(
@@ -130,7 +131,7 @@ def test_workers_share_memory_survive_a_killed_worker_and_resume(
     # The shared bank: every epoch-1 task wrote one case, which epoch 2 retrieves.
     bank = CaseBank.from_settings(embeddings=HashEmbeddings())
     written = [r.case_written for r in rows if r.epoch == 1]
-    assert len(set(written)) == 8 and bank.count("eval-similarity") == 8
+    assert len(set(written)) == 8 and bank.count(f"eval-similarity-{tag}") == 8
     assert all(r.case_ids for r in rows if r.epoch == 2)
 
     # Resume: rows lost from the file are run again, once each; the rest is skipped.
@@ -145,7 +146,7 @@ def test_workers_share_memory_survive_a_killed_worker_and_resume(
     )  # fmt: skip
     assert (again.ran, again.skipped) == (6, 10)
     assert _keys(out) == Counter({(t.task_id, e): 1 for t in tasks for e in (1, 2)})
-    assert bank.count("eval-similarity") == 8  # resumed threads wrote no case twice
+    assert bank.count(f"eval-similarity-{tag}") == 8  # resumed threads wrote no case twice
 
 
 @pytest.mark.services
@@ -162,14 +163,52 @@ def test_q_mode_workers_feed_one_trainer(
     assert _keys(out) == Counter({(t.task_id, e): 1 for t in tasks for e in (1, 2)})
     shown = {r.thread_id for r in rows if r.case_ids}
     assert len(shown) >= 8  # every epoch-2 task at least saw cases
+    channel = "eval-q-" + (out / "run_tag").read_text().strip()
     with psycopg.connect(dsn) as conn:
         logged = conn.execute(
-            "SELECT key FROM memento_q_transitions WHERE channel = 'eval-q'"
+            "SELECT key FROM memento_q_transitions WHERE channel = %s", (channel,)
         ).fetchall()
         versions = conn.execute(
             "SELECT max(version), max((meta->'extra'->>'learned')::int)"
-            " FROM memento_q_weights WHERE channel = 'eval-q'"
+            " FROM memento_q_weights WHERE channel = %s",
+            (channel,),
         ).fetchone()
     # Every worker's transition reached the trainer, once, keyed by its run's case id.
     assert len(logged) == len({k for (k,) in logged}) == len(shown)
     assert versions is not None and versions[0] >= 1 and versions[1] == len(shown)
+
+
+@pytest.mark.services
+def test_two_runs_sharing_the_servers_do_not_read_each_others_threads(
+    servers: tuple[str, str], tmp_path: Path, tasks: list[Task]
+) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    for out in (first, second):
+        run_eval_workers(
+            tasks, _config(out, "similarity", workers=2), planner="offline",
+            executor="offline", embeddings=HashEmbeddings(), progress=False,
+        )  # fmt: skip
+    tags = {(out / "run_tag").read_text().strip() for out in (first, second)}
+    assert len(tags) == 2  # each run folder got its own scope in the shared stores
+    # The second run ran every task itself (it did not take the first run's finished threads).
+    assert all(r.thread_id.split(":")[1] in tags for r in read_results(second))
+    assert {r.thread_id for r in read_results(first)}.isdisjoint(
+        r.thread_id for r in read_results(second)
+    )
+    bank = CaseBank.from_settings(embeddings=HashEmbeddings())
+    assert [bank.count(f"eval-similarity-{tag}") for tag in sorted(tags)] == [8, 8]
+
+
+def test_folder_local_runs_keep_untagged_ids_and_old_folders_resume(tmp_path: Path) -> None:
+    from memento.eval.run_tag import resolve_run_tag
+
+    assert resolve_run_tag(tmp_path / "local", shared=False) == ""
+    tag = resolve_run_tag(tmp_path / "new", shared=True)
+    assert tag and resolve_run_tag(tmp_path / "new", shared=True) == tag  # stable on resume
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "results.jsonl").write_text("")
+    assert resolve_run_tag(old, shared=True) == ""  # started before tags: keeps its ids
+    (tmp_path / "new" / "run_tag").write_text("../../etc")
+    with pytest.raises(ValueError, match="run_tag"):
+        resolve_run_tag(tmp_path / "new", shared=True)

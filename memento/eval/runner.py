@@ -66,6 +66,8 @@ class EvalConfig:
     """Processes running tasks (`memento.eval.workers`); above 1 needs server-backed memory."""
     checkpointer: str | None = None
     """Checkpointer spec (SQLite path, postgres:// DSN, 'memory'); None: OUT/checkpoints.sqlite."""
+    run_tag: str | None = None
+    """Scope of thread ids and namespaces in shared stores; None: `resolve_run_tag` decides."""
 
 
 class NullLearner:
@@ -86,8 +88,11 @@ class NullLearner:
         return {"skipped": "no Q-function in this memory mode"}
 
 
-def mode_context(base: Context, memory: str, out: Path) -> Context:
-    """The base context set up for one memory mode: selection, learning, namespace and store."""
+def mode_context(base: Context, memory: str, out: Path, run_tag: str = "") -> Context:
+    """The base context set up for one memory mode: selection, learning, namespace and store.
+
+    `run_tag` (shared stores only) scopes the namespace to the run: eval-<mode>-<tag>.
+    """
     if memory not in MEMORY_MODES:
         raise ValueError(f"unknown memory mode {memory!r}; expected one of {MEMORY_MODES}")
     selection: Selection = "none"
@@ -99,7 +104,7 @@ def mode_context(base: Context, memory: str, out: Path) -> Context:
         base,
         selection=selection,
         learn=memory != "none",
-        namespace=f"eval-{memory}",
+        namespace=f"eval-{memory}-{run_tag}" if run_tag else f"eval-{memory}",
         home=str((out / STORE_DIR / memory).resolve()),
     )
 
@@ -164,6 +169,17 @@ def _check_models(ctx: Context, planner: Any, executor: Any) -> None:
         resolve_spec("executor", ctx.executor_model, ctx.llm)
 
 
+def _run_tag(config: EvalConfig) -> str:
+    """The run's tag: '' unless checkpoints or cases live in a server shared with other runs."""
+    from memento.eval.run_tag import resolve_run_tag, uses_shared_stores
+    from memento.settings import get_settings
+
+    settings = get_settings()
+    saver = config.checkpointer or (settings.checkpointer if config.workers > 1 else None)
+    url = config.context.chroma_url or settings.chroma_url
+    return resolve_run_tag(Path(config.out), shared=uses_shared_stores(saver, url))
+
+
 async def _tune_sqlite(saver: Any) -> None:
     """WAL with synchronous=NORMAL: commits survive a killed process without an fsync each.
 
@@ -215,6 +231,8 @@ async def run_eval(
     from memento.graphs.builder import build_graph
     from memento.graphs.checkpointers import open_checkpointer
 
+    if config.run_tag is None:
+        config = dataclasses.replace(config, run_tag=_run_tag(config))
     if config.workers > 1:
         if any(x is not None for x in (tools, case_bank, learner)):
             raise ValueError("workers > 1 build tools, bank and learner in each worker; "
@@ -230,7 +248,7 @@ async def run_eval(
                          f"{config.concurrency}")  # fmt: skip
     if len({t.task_id for t in tasks}) != len(tasks):
         raise ValueError("task ids must be unique (they are the resume keys)")
-    ctx = mode_context(config.context, config.memory, Path(config.out))
+    ctx = mode_context(config.context, config.memory, Path(config.out), config.run_tag or "")
     _check_models(ctx, planner, executor)
     run_learner = _learner(learner, config.memory)
     accuracy_judge = _accuracy_judge(judge, ctx)
@@ -261,6 +279,7 @@ async def run_eval(
                     row = await run_task(
                         graph, task, memory=config.memory, epoch=epoch, ctx=ctx,
                         metric=config.metric, prices=config.prices, judge=accuracy_judge,
+                        run_tag=config.run_tag or "",
                     )  # fmt: skip
                 writer.append(row)
                 bar.advance(row)

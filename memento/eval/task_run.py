@@ -76,9 +76,10 @@ class UsageCollector(BaseCallbackHandler):
                     )
 
 
-def thread_id_for(memory: str, epoch: int, task_id: str) -> str:
-    """The LangGraph thread of one (memory mode, epoch, task)."""
-    return f"eval:{memory}:e{epoch}:{task_id}"
+def thread_id_for(memory: str, epoch: int, task_id: str, run_tag: str = "") -> str:
+    """The LangGraph thread of one (memory mode, epoch, task), inside the run `run_tag` if any."""
+    scope = f"{run_tag}:" if run_tag else ""
+    return f"eval:{scope}{memory}:e{epoch}:{task_id}"
 
 
 def task_input(task: Task) -> dict[str, Any]:
@@ -199,6 +200,7 @@ async def run_task(
     metric: MetricFamily,
     prices: PriceTable | None = None,
     judge: AccuracyJudge | None = None,
+    run_tag: str = "",
 ) -> ResultRow:
     """Run one task through the graph (resuming its thread if it was interrupted).
 
@@ -214,11 +216,12 @@ async def run_task(
         metric: Metric family for em, f1 and pm.
         prices: Optional price table for the cost.
         judge: Judge of accuracy when the graph's reward is not already an LLM verdict.
+        run_tag: The run's tag (`memento.eval.run_tag`), '' for folder-local stores.
 
     Returns:
         The task's result row.
     """
-    thread_id = thread_id_for(memory, epoch, task.task_id)
+    thread_id = thread_id_for(memory, epoch, task.task_id, run_tag)
     usage = UsageCollector()
     config: dict[str, Any] = {"configurable": {"thread_id": thread_id}, "callbacks": [usage]}
     start = time.perf_counter()

@@ -59,7 +59,7 @@ async def _work(spec: WorkerSpec, wid: int, jobs: Any, events: Any) -> None:
     from memento.graphs.checkpointers import open_checkpointer
 
     config = spec.config
-    ctx = mode_context(config.context, config.memory, Path(config.out))
+    ctx = mode_context(config.context, config.memory, Path(config.out), config.run_tag or "")
     bank = open_bank(spec.stores, spec.embeddings) if config.memory != "none" else None
     learner: Any = NullLearner()
     if config.memory == "q":
@@ -85,6 +85,7 @@ async def _work(spec: WorkerSpec, wid: int, jobs: Any, events: Any) -> None:
                 row = await run_task(
                     graph, task, memory=config.memory, epoch=epoch, ctx=ctx,
                     metric=config.metric, prices=config.prices, judge=judge,
+                    run_tag=config.run_tag or "",
                 )  # fmt: skip
                 events.put(("row", wid, row.model_dump_json()))
                 if config.prune_checkpoints and row.error is None and row.thread_id:

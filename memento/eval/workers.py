@@ -17,6 +17,7 @@ only, so W > 1 without those servers is refused.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import multiprocessing
 import os
 import queue
@@ -29,6 +30,7 @@ from memento.eval.datasets import Task
 from memento.eval.results import ResultRow, ResultsWriter, finished_keys
 from memento.eval.run_progress import RunProgress
 from memento.eval.run_summary import EvalSummary, summarize_run
+from memento.eval.run_tag import resolve_run_tag
 from memento.eval.runner import STORE_DIR, EvalConfig, _check_models, mode_context
 from memento.eval.worker_process import Stores, WorkerSpec, open_bank, worker_main
 
@@ -161,7 +163,9 @@ def run_eval_workers(
         raise ValueError("task ids must be unique (they are the resume keys)")
     stores = resolve_stores(config, workers)
     out = Path(config.out)
-    ctx = mode_context(config.context, config.memory, out)
+    if config.run_tag is None:  # workers always share server stores: scope this run in them
+        config = dataclasses.replace(config, run_tag=resolve_run_tag(out, shared=True))
+    ctx = mode_context(config.context, config.memory, out, config.run_tag or "")
     _check_models(ctx, planner, executor)
     out.mkdir(parents=True, exist_ok=True)
     done = finished_keys(out, memory=config.memory, include_errors=not config.retry_errors)
