@@ -66,6 +66,23 @@ class _Plan:
     holder: dict[str, str] = field(default_factory=dict)
 
 
+class PartialWriteError(RuntimeError):
+    """A write failed and so did its rollback: the cases it added may still be stored."""
+
+    def __init__(
+        self, where: str, added: list[str], error: BaseException, undo_error: BaseException
+    ) -> None:
+        """Name the store, the write's error, the rollback's error and the ids left behind."""
+        self.added = list(added)
+        shown = ", ".join(self.added[:5]) + (" ..." if len(self.added) > 5 else "")
+        super().__init__(
+            f"writing cases to {where} failed ({type(error).__name__}: {error}) and undoing it "
+            f"failed too ({type(undo_error).__name__}: {undo_error}); {len(self.added)} case(s) "
+            f"it added may remain: [{shown}]. Delete them with `memento cases delete ID ...` "
+            "once the store accepts writes again (folded counts are not listed)."
+        )
+
+
 @dataclass
 class _Undo:
     added: list[str] = field(default_factory=list)
@@ -108,8 +125,11 @@ def write_cases(
         for target, delta in plan.folds.items():
             _fold(bank, target, delta, undo)
         undo.aliases = add_aliases(bank, plan.aliases)
-    except BaseException:
-        _rollback(bank, undo)
+    except BaseException as exc:
+        try:
+            _rollback(bank, undo)
+        except Exception as undo_exc:  # the store is still refusing: say what may be left
+            raise PartialWriteError(where_of(bank), undo.added, exc, undo_exc) from exc
         raise
     report.ids = [plan.holder[c.id] for c in cases]
     report.added = len(undo.added)

@@ -313,3 +313,19 @@ async def test_planner_plan_with_a_faulty_executor_still_writes_one_case(tmp_pat
     assert_recorded(row, bank)
     assert [r["ok"] for r in state["subtask_results"]] == [False, False]
     assert row.prediction == "unknown"
+
+
+def test_a_rollback_that_fails_too_names_the_cases_left_behind(tmp_path: Path) -> None:
+    bank = seeded_bank(tmp_path / "chroma")
+    bank.batch_size = 2
+    new = [make_case(f"Batch case {i} about item {i}") for i in range(5)]
+    # The first chunk lands, then the disk stays full: the rollback's deletes fail as well.
+    break_store(bank, errno.ENOSPC, after=1)
+    from memento.memory.writer import PartialWriteError
+
+    with pytest.raises(PartialWriteError) as info:
+        bank.add_cases(new)
+    left = [c.id for c in new[:2]]
+    assert info.value.added == left
+    assert all(cid in str(info.value) for cid in left) and "No space left" in str(info.value)
+    assert isinstance(info.value.__cause__, OSError)
