@@ -4,11 +4,16 @@ With single-step episodes soft Q-learning reduces to predicting the run's reward
 (task s, case c) with binary cross-entropy, so Q(s, c) = sigmoid(logit) estimates the chance that
 showing case c for task s leads to success.
 
-The network is a two-tower form plus a small interaction head:
+The network has two forms (`QConfig.form`), both two-tower:
 
     a = W_q q          (query tower; q = the task's unit embedding, one encoder pass per query)
     b = W_c c          (case tower; c = the case's vector cached in Chroma, never re-encoded)
-    logit = MLP([a, b, a * b, |a - b|])
+    "mlp":      logit = MLP([a, b, a * b, |a - b|])
+    "residual": logit = prior_scale * cos(q, c) + bias + a . b      (W_c starts at zero)
+
+The residual form is a learned correction of similarity retrieval: untrained, it ranks cases
+exactly as similarity does, and it has no term of the case alone, so it cannot rank a case high
+for every task ("case popularity"); it can only learn which cases help which tasks.
 
 `project_cases` is a pure function of the cached vectors, so the case side can be precomputed
 once per checkpoint version; scoring N cases then costs one (N, h) gather and one small batched
@@ -24,6 +29,9 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+FORMS: tuple[str, ...] = ("mlp", "residual")
+"""The network forms `QConfig.form` accepts."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,18 @@ class QConfig:
     """Passes over the data for offline training and full retrains."""
     seed: int = 0
     """Seed for weight init, shuffling and exploration (torch.manual_seed, numpy Generator)."""
+    form: str = "mlp"
+    """Network form: "mlp" (towers and an MLP head) or "residual" (similarity plus a learned
+    bilinear correction; see the module docstring)."""
+    prior_scale: float = 20.0
+    """Residual form: logit weight of cos(q, c), fixed (how much evidence overrides similarity)."""
+
+    def __post_init__(self) -> None:
+        """Reject an unknown network form or a negative prior scale."""
+        if self.form not in FORMS:
+            raise ValueError(f"QConfig.form must be one of {FORMS}, got {self.form!r}")
+        if self.prior_scale < 0:
+            raise ValueError(f"QConfig.prior_scale must be >= 0, got {self.prior_scale}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable form."""
@@ -59,33 +79,52 @@ class QConfig:
 
 
 class QNetwork(nn.Module):
-    """Q(s, c) over cached embeddings: two linear towers and an MLP over their interactions."""
+    """Q(s, c) over cached embeddings, in the form `config.form` names (module docstring)."""
 
     def __init__(self, config: QConfig) -> None:
         super().__init__()
         self.config = config
-        self.query_tower = nn.Linear(config.dim, config.hidden)
-        self.case_tower = nn.Linear(config.dim, config.hidden)
-        self.head = nn.Sequential(
-            nn.Linear(4 * config.hidden, config.hidden),
-            nn.GELU(),
-            nn.Linear(config.hidden, 1),
-        )
+        self.residual = config.form == "residual"
+        self.prior_scale = float(config.prior_scale)  # fixed: kept in the config, not learned
+        bias = not self.residual
+        self.query_tower = nn.Linear(config.dim, config.hidden, bias=bias)
+        self.case_tower = nn.Linear(config.dim, config.hidden, bias=bias)
+        self.head: nn.Module = nn.Identity()
+        if self.residual:
+            nn.init.zeros_(self.case_tower.weight)  # untrained: exactly the similarity ranking
+            self.bias = nn.Parameter(torch.tensor(-0.5 * config.prior_scale))
+        else:
+            self.head = nn.Sequential(
+                nn.Linear(4 * config.hidden, config.hidden),
+                nn.GELU(),
+                nn.Linear(config.hidden, 1),
+            )
         self.drop = nn.Dropout(config.dropout)
 
     def project_queries(self, queries: Tensor) -> Tensor:
-        """Query-side features (n, h) from task vectors (n, d)."""
+        """Query-side features (n, h) from task vectors (n, d); residual: (n, h + d)."""
         out: Tensor = self.query_tower(self.drop(queries))
+        if self.residual:
+            out = torch.cat([out, nn.functional.normalize(queries, dim=-1)], dim=-1)
         return out
 
     def project_cases(self, cases: Tensor) -> Tensor:
         """Case-side features (n, h) from cached case vectors (n, d); cacheable per version."""
         out: Tensor = self.case_tower(self.drop(cases))
+        if self.residual:
+            out = torch.cat([out, nn.functional.normalize(cases, dim=-1)], dim=-1)
         return out
 
     def interact(self, query_feats: Tensor, case_feats: Tensor) -> Tensor:
         """Logits (n,) from paired features; a (1, h) query side broadcasts over n cases."""
         query_feats = query_feats.expand_as(case_feats)
+        if self.residual:
+            h = self.config.hidden
+            a, q = query_feats[..., :h], query_feats[..., h:]
+            b, c = case_feats[..., :h], case_feats[..., h:]
+            prior = self.prior_scale * (q * c).sum(-1) + self.bias
+            logits: Tensor = prior + (a * b).sum(-1)
+            return logits
         joint = torch.cat(
             [query_feats, case_feats, query_feats * case_feats, (query_feats - case_feats).abs()],
             dim=-1,

@@ -101,3 +101,61 @@ def test_roc_auc_matches_pairwise_definition() -> None:
     pairwise = np.mean([(p > n) + 0.5 * (p == n) for p in pos for n in neg])
     assert roc_auc(y, s) == pytest.approx(pairwise)
     assert np.isnan(roc_auc(np.ones(3), np.arange(3.0)))
+
+
+def test_untrained_residual_form_ranks_exactly_like_similarity() -> None:
+    g = torch.Generator().manual_seed(3)
+    q = torch.nn.functional.normalize(torch.randn(1, 16, generator=g), dim=-1)
+    c = torch.nn.functional.normalize(torch.randn(50, 16, generator=g), dim=-1)
+    net = QNetwork(QConfig(dim=16, hidden=8, form="residual", seed=3))
+    scores = predict(net, q, c)
+    cosine = (c @ q[0]).numpy()
+    assert np.argsort(-scores.numpy()).tolist() == np.argsort(-cosine).tolist()
+
+
+def test_residual_form_learns_to_overrule_similarity_per_task() -> None:
+    # Two kinds of task; for each, the case most similar to it is harmful and a less similar
+    # case helps. The residual form must learn this per task: no case is best for both.
+    g = torch.Generator().manual_seed(5)
+    dim = 16
+    base = torch.nn.functional.normalize(torch.randn(4, dim, generator=g), dim=-1)
+    near_a, far_a, near_b, far_b = base
+    far_a = torch.nn.functional.normalize(far_a * 0.3 + near_a, dim=-1)  # less similar to A
+    far_b = torch.nn.functional.normalize(far_b * 0.3 + near_b, dim=-1)
+
+    def task(center: torch.Tensor, n: int) -> torch.Tensor:
+        noise = 0.2 * torch.randn(n, dim, generator=g)
+        return torch.nn.functional.normalize(center + noise, dim=-1)
+
+    qa, qb = task(near_a, 100), task(near_b, 100)
+    queries = torch.cat([qa, qa, qb, qb])
+    cases = torch.cat([near_a.expand(100, -1), far_a.expand(100, -1)] * 1 + [
+        near_b.expand(100, -1), far_b.expand(100, -1)
+    ])  # fmt: skip
+    rewards = torch.cat([torch.zeros(100), torch.ones(100), torch.zeros(100), torch.ones(100)])
+    net = QNetwork(QConfig(dim=dim, hidden=8, form="residual", epochs=60, lr=1e-2, dropout=0.0))
+    before = predict(net, qa[:1], torch.stack([near_a, far_a]))
+    assert before[0] > before[1]  # similarity prefers the harmful case
+    train_epochs(net, queries, cases, rewards)
+    candidates = torch.stack([near_a, far_a, near_b, far_b])
+    for probe, best in ((task(near_a, 1), 1), (task(near_b, 1), 3)):
+        assert int(predict(net, probe, candidates).argmax()) == best
+
+
+def test_config_rejects_an_unknown_form() -> None:
+    with pytest.raises(ValueError, match="form"):
+        QConfig(form="transformer")
+    with pytest.raises(ValueError, match="prior_scale"):
+        QConfig(form="residual", prior_scale=-1.0)
+
+
+def test_residual_form_survives_a_checkpoint_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from memento.memory.q_checkpoint import load_checkpoint, save_checkpoint
+
+    net = QNetwork(QConfig(dim=8, hidden=4, form="residual", prior_scale=12.0, seed=2))
+    q, c, r = _toy(64, 8, seed=2)
+    train_epochs(net, q, c, r, epochs=2)
+    save_checkpoint(tmp_path, net, embedding_model="toy", fingerprint="f", step=1)
+    loaded = load_checkpoint(tmp_path, embedding_model="toy", fingerprint="f").network
+    assert loaded.config.form == "residual" and loaded.config.prior_scale == 12.0
+    assert torch.allclose(predict(loaded, q, c), predict(net, q, c))

@@ -143,3 +143,11 @@ async def test_q_retriever_async(setup) -> None:  # type: ignore[no-untyped-def]
 def test_constructor_validates() -> None:
     with pytest.raises(ValueError, match="checkpoint_dir or a network"):
         QSelector(object())  # type: ignore[arg-type]
+
+
+def test_untrained_residual_network_selects_like_similarity(tmp_path: Path) -> None:
+    bank, _, _ = toy_bank(tmp_path)
+    net = QNetwork(toy_config(form="residual"))
+    by_q = QSelector(bank, network=net, exact_below=10**6).select(TASK, k=3)
+    by_similarity = SimilaritySelector(bank).select(TASK, k=3)
+    assert [s.case.id for s in by_q] == [s.case.id for s in by_similarity]

@@ -52,11 +52,14 @@ def demo(
     q_shortlist: Annotated[
         int, typer.Option(min=0, help="Similar cases re-ranked by Q (0: all cases).")
     ] = 16,
-    q_steps: Annotated[int, typer.Option(min=0, help="Q update steps per finished task.")] = 1,
+    q_form: Annotated[
+        str, typer.Option(help="Q network: residual (similarity + learned correction) or mlp.")
+    ] = "residual",
+    q_steps: Annotated[int, typer.Option(min=0, help="Q update steps per finished task.")] = 4,
     q_lr: Annotated[float, typer.Option(min=1e-6, help="Q learning rate.")] = 1e-3,
     q_unused_weight: Annotated[
         float, typer.Option(min=0, max=1, help="Q loss weight of shown cases left unused.")
-    ] = 0.3,
+    ] = 0.0,
     q_temperature: Annotated[
         float, typer.Option(min=0, help="0: greedy Q policy; >0: sample from softmax(Q/T).")
     ] = 0.0,
@@ -103,6 +106,7 @@ def demo(
             k=k,
             concurrency=concurrency,
             q_shortlist=q_shortlist,
+            q_form=q_form,
             q_steps_per_record=q_steps,
             q_lr=q_lr,
             q_unused_weight=q_unused_weight,

@@ -66,12 +66,17 @@ class SimConfig:
     q_shortlist: int = 16
     """Most similar cases that the Q-function re-ranks (the design's ANN shortlist, in small
     banks too); 0 scores every case of the bank."""
-    q_steps_per_record: int = 1
+    q_form: str = "residual"
+    """Q network form: "residual" (similarity plus a learned correction, no case-popularity
+    term) or "mlp" (the Q learner's default network). See `memento.memory.q_function`."""
+    q_steps_per_record: int = 4
     """Q-learner update steps after each finished task (the Q learner's default: 1)."""
     q_lr: float = 1e-3
     """Learning rate of the Q network (the Q learner's default: 1e-3)."""
-    q_unused_weight: float = 0.3
-    """Loss weight of shown cases the planner did not use (the Q learner's default: 0.3)."""
+    q_unused_weight: float = 0.0
+    """Loss weight of shown cases the planner did not use (the Q learner's default: 0.3). The
+    simulated planner reports what it used and an unused case did not change the plan, so its
+    row would only teach the task's outcome to a case that had no part in it."""
     q_temperature: float = 0.0
     """0: the Q policy shows the top-K cases (greedy); above 0: it samples them from
     softmax(Q / temperature) (exploration, the graph's q_softmax selection)."""
@@ -98,6 +103,10 @@ class SimConfig:
                 "SimConfig: q_shortlist, q_steps_per_record, q_retrain_epochs, q_temperature "
                 "must be >= 0 and q_lr > 0"
             )
+        from memento.memory.q_function import FORMS
+
+        if self.q_form not in FORMS:
+            raise ValueError(f"SimConfig.q_form must be one of {FORMS}, got {self.q_form!r}")
         for name in ("tasks_per_family", "epochs", "k", "concurrency", "couples", "generations"):
             if getattr(self, name) < 1:
                 raise ValueError(f"SimConfig.{name} must be >= 1, got {getattr(self, name)}")

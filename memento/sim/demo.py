@@ -123,6 +123,7 @@ async def run_mode(
             steps_per_record=config.q_steps_per_record,
             lr=config.q_lr,
             unused_weight=config.q_unused_weight,
+            form=config.q_form,
         )
     planner = SimPlannerModel.from_config(config)
     executor = SimExecutorModel.from_config(config)

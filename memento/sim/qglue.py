@@ -27,6 +27,7 @@ class GraphQLearner:
         self.learner = learner
         self.namespace = namespace
         self.shortlist = shortlist
+        self._selectors: dict[tuple[bool, float], Any] = {}
 
     def record(
         self,
@@ -51,17 +52,29 @@ class GraphQLearner:
         return out
 
     def selector(self, *, greedy: bool = True, temperature: float = 1.0) -> Any:
-        """The Q read policy over the learner's bank, using its live network."""
+        """The Q read policy over the learner's bank, using its live network.
+
+        One selector per policy is kept, so a sampling policy's random stream goes on from task
+        to task instead of restarting at its seed (which would draw the same noise every task).
+        Its timed caches are off, so what it sees never depends on how fast tasks run.
+        """
         from memento.memory.q_selector import QSelector
 
-        return QSelector(
-            self.learner.bank,
-            network=self.learner.network,
-            mode="greedy" if greedy else "softmax",
-            temperature=temperature if not greedy else 0.1,
-            shortlist=max(self.shortlist, 1),
-            exact_below=0 if self.shortlist else 10**9,
-        )
+        key = (greedy, temperature)
+        kept = self._selectors.get(key)
+        if kept is None or kept.network is not self.learner.network:  # a reload swaps networks
+            self._selectors[key] = QSelector(
+                self.learner.bank,
+                network=self.learner.network,
+                mode="greedy" if greedy else "softmax",
+                temperature=temperature if not greedy else 0.1,
+                shortlist=max(self.shortlist, 1),
+                exact_below=0 if self.shortlist else 10**9,
+                seed=self.learner.network.config.seed,
+                count_seconds=0.0,  # a kept selector must see every case written since the
+                cache_seconds=0.0,  # last task: timed caches would make runs depend on timing
+            )
+        return self._selectors[key]
 
 
 def graph_learner(
@@ -71,12 +84,16 @@ def graph_learner(
     *,
     seed: int,
     shortlist: int = 16,
-    steps_per_record: int = 1,
+    steps_per_record: int = 4,
     lr: float = 1e-3,
-    unused_weight: float = 0.3,
+    unused_weight: float = 0.0,
     save_every: int = 50,
+    form: str = "residual",
 ) -> GraphQLearner:
     """A fresh Q learner for `bank` with its checkpoint in `folder`, ready for the graph.
+
+    The defaults are `SimConfig`'s: the residual network form, 4 update steps per task, and no
+    loss on shown cases the planner did not use (it reports what it used).
 
     Args:
         bank: The case bank the learner scores.
@@ -88,6 +105,7 @@ def graph_learner(
         lr: Learning rate.
         unused_weight: Loss weight of shown cases the planner did not use.
         save_every: Checkpoint every this many updates (the demo needs no per-step files).
+        form: Q network form, "mlp" or "residual" (`memento.memory.q_function.QConfig.form`).
     """
     from memento.memory.q_function import QConfig
     from memento.memory.q_learner import LearnerConfig, QLearner
@@ -95,7 +113,7 @@ def graph_learner(
     learner = QLearner(
         bank,
         folder,
-        QConfig(seed=seed, lr=lr),
+        QConfig(seed=seed, lr=lr, form=form),
         LearnerConfig(
             steps_per_record=steps_per_record, unused_weight=unused_weight, save_every=save_every
         ),
