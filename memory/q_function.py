@@ -22,6 +22,8 @@ MLP, not N encoder passes.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
@@ -185,6 +187,23 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+_LOCKS: weakref.WeakKeyDictionary[nn.Module, threading.RLock] = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def network_lock(network: nn.Module) -> threading.RLock:
+    """The lock one network's training steps and scoring share.
+
+    Training flips the module to train mode (dropout on) and updates weights in place; a case
+    selection scoring at that moment (another task of the same process) would see both.
+    """
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(network)
+        if lock is None:
+            lock = _LOCKS[network] = threading.RLock()
+        return lock
+
+
 def train_epochs(
     network: QNetwork,
     queries: Tensor,
@@ -203,10 +222,11 @@ def train_epochs(
     cfg = network.config
     opt = optimizer or make_optimizer(network)
     gen = torch.Generator().manual_seed(cfg.seed)
-    network.train()
-    with torch_threads(1):
-        losses = _run_epochs(network, opt, gen, queries, cases, rewards, weights, epochs)
-    network.eval()
+    with network_lock(network):
+        network.train()
+        with torch_threads(1):
+            losses = _run_epochs(network, opt, gen, queries, cases, rewards, weights, epochs)
+        network.eval()
     return losses
 
 
@@ -247,9 +267,9 @@ def make_optimizer(network: QNetwork) -> torch.optim.Optimizer:
 @torch.no_grad()
 def predict(network: QNetwork, queries: Tensor, cases: Tensor, batch: int = 8192) -> Tensor:
     """Q values sigmoid(logit) in [0, 1] for paired rows, in eval mode, batched."""
-    network.eval()
     shared = int(queries.shape[0]) == 1
-    with torch_threads(1):  # batch scoring for evaluation; not on the per-query path
+    with network_lock(network), torch_threads(1):  # batch scoring, not on the per-query path
+        network.eval()
         out = [
             torch.sigmoid(
                 network(queries if shared else queries[i : i + batch], cases[i : i + batch])

@@ -43,6 +43,7 @@ from memento.memory.q_function import (
     QConfig,
     QNetwork,
     make_optimizer,
+    network_lock,
     q_loss,
     seed_everything,
     train_epochs,
@@ -352,12 +353,13 @@ class QLearner:
         q, c, r, w = self.rows(batch)
         if r.numel() == 0:
             return None
-        self.network.train()
-        loss = q_loss(self.network(q, c), r, w)
-        self.optimizer.zero_grad()
-        loss.backward()  # type: ignore[no-untyped-call]
-        self.optimizer.step()
-        self.network.eval()
+        with network_lock(self.network):  # a selection scoring now waits for the step
+            self.network.train()
+            loss = q_loss(self.network(q, c), r, w)
+            self.optimizer.zero_grad()
+            loss.backward()  # type: ignore[no-untyped-call]
+            self.optimizer.step()
+            self.network.eval()
         self.step += 1
         self._updates += 1
         return float(loss.detach())
@@ -367,7 +369,8 @@ class QLearner:
         q, c, r, w = self.rows(self.replay.all())
         if fresh:
             seed_everything(self.network.config.seed)
-            self.network.load_state_dict(QNetwork(self.network.config).state_dict())
+            with network_lock(self.network):
+                self.network.load_state_dict(QNetwork(self.network.config).state_dict())
             self.optimizer = make_optimizer(self.network)
         losses = train_epochs(self.network, q, c, r, w, epochs=epochs, optimizer=self.optimizer)
         n_epochs = epochs if epochs is not None else self.network.config.epochs

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from memento.memory.q_checkpoint import WEIGHTS_FILE, bank_model_hash, load_or_none
-from memento.memory.q_function import QNetwork
+from memento.memory.q_function import QNetwork, network_lock
 from memento.memory.records import Case, ScoredCase
 from memento.memory.similarity import SimilaritySelector
 
@@ -42,10 +42,11 @@ def q_scores(network: QNetwork, query: np.ndarray, cases: np.ndarray) -> np.ndar
     """Q in [0, 1] of one task vector (d,) against N cached case vectors (N, d)."""
     if cases.shape[0] == 0:
         return np.zeros(0, dtype=np.float32)
-    network.eval()  # no torch_threads() here: resizing torch's pool per query costs more
-    q = network.project_queries(torch.from_numpy(np.asarray(query, dtype=np.float32))[None])
-    c = network.project_cases(torch.from_numpy(np.asarray(cases, dtype=np.float32)))
-    out: np.ndarray = torch.sigmoid(network.interact(q, c)).numpy()
+    with network_lock(network):  # never mid-training (dropout on, weights changing)
+        network.eval()  # no torch_threads() here: resizing torch's pool per query costs more
+        q = network.project_queries(torch.from_numpy(np.asarray(query, dtype=np.float32))[None])
+        c = network.project_cases(torch.from_numpy(np.asarray(cases, dtype=np.float32)))
+        out: np.ndarray = torch.sigmoid(network.interact(q, c)).numpy()
     return out
 
 

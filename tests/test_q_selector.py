@@ -151,3 +151,28 @@ def test_untrained_residual_network_selects_like_similarity(tmp_path: Path) -> N
     by_q = QSelector(bank, network=net, exact_below=10**6).select(TASK, k=3)
     by_similarity = SimilaritySelector(bank).select(TASK, k=3)
     assert [s.case.id for s in by_q] == [s.case.id for s in by_similarity]
+
+
+def test_scoring_waits_for_a_training_step_of_the_same_network() -> None:
+    """Selection never scores mid-step (train mode, weights changing): it takes the lock."""
+    import threading
+
+    from memento.memory.q_function import QConfig, QNetwork, network_lock
+    from memento.memory.q_selector import q_scores
+
+    network = QNetwork(QConfig(dim=8))
+    query, cases = np.ones(8, dtype=np.float32), np.ones((3, 8), dtype=np.float32)
+    done = threading.Event()
+
+    def score() -> None:
+        q_scores(network, query, cases)
+        done.set()
+
+    with network_lock(network):  # stands for an update step in progress
+        network.train()
+        worker = threading.Thread(target=score)
+        worker.start()
+        assert not done.wait(0.3)  # blocked while the "step" holds the lock
+        network.eval()
+    worker.join(10)
+    assert done.is_set() and not network.training
