@@ -1,9 +1,10 @@
-"""Deterministic test doubles shared by the test suite: a tiny hashing embedding model.
+"""Deterministic test doubles shared by the test suite: a hashing embedder, a chat-model base.
 
 `HashEmbeddings` hashes lower-cased words (and word bigrams) into a fixed number of buckets and
 L2-normalises the counts: texts that share words get a high cosine, identical texts get 1.0.
 It needs no model files and runs in microseconds, so case-bank tests stay fast.
-`make_case` builds a valid `Case` in one line.
+`make_case` builds a valid `Case` in one line. `ReplyChatModel` is the base of the tests' scripted
+chat models: it counts calls and wraps what `_reply` returns, so a subclass only says how to reply.
 """
 
 from __future__ import annotations
@@ -11,9 +12,14 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from typing import Any, ClassVar
 
+from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.embeddings import Embeddings
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
 
+from memento.graphs.stand_in import StandInChatModel
 from memento.memory.codec import case_id_for
 from memento.memory.records import Case, Plan
 
@@ -73,3 +79,30 @@ def make_case(
             **fields,
         }
     )
+
+
+class ReplyChatModel(StandInChatModel):
+    """A stand-in chat model for tests: counts its calls and answers with what `_reply` returns."""
+
+    llm_type: ClassVar[str] = "test-reply"
+    """What `_llm_type` reports (each subclass names itself)."""
+    calls: int = 0
+    """How many times the model was called (a call that raised included)."""
+
+    @property
+    def _llm_type(self) -> str:
+        return self.llm_type
+
+    def _reply(self, messages: list[BaseMessage]) -> AIMessage:
+        """The message that answers `messages`; subclasses say how (or raise, as a client would)."""
+        raise NotImplementedError
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        self.calls += 1
+        return ChatResult(generations=[ChatGeneration(message=self._reply(messages))])

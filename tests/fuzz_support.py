@@ -4,6 +4,8 @@ Every property runs twice: a short version in every CI run (`SHORT` examples) an
 version with `LONG` examples that runs only with MEMENTO_LONG=1 (tests/conftest.py). Both use
 `deadline=None`: the machine is shared, and tests never assert timings. Hypothesis derandomises
 nothing here, so each CI run explores new inputs; a failure prints the input that reproduces it.
+The file helpers build what the readers get: rows as JSON lines with a bad line inserted or one
+row spoilt, temporary files removed when a check ends, and `rejection`, which asserts a refusal.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from __future__ import annotations
 import json
 import random
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -23,6 +26,7 @@ SHORT = 100
 LONG = 3000
 _NO_SHRINK = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.explain]
 _HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
+E = TypeVar("E", bound=BaseException)
 
 
 def twin(
@@ -57,6 +61,10 @@ json_values = st.recursive(
     max_leaves=12,
 )
 """Any JSON value Python's json module writes (NaN and Infinity included, as it allows)."""
+
+
+positions = st.integers(0, 6)
+"""Where in a file of up to 5 rows a bad line goes (past the end: clamped to the end)."""
 
 
 def dump(row: Any) -> str:
@@ -134,7 +142,7 @@ def byte_mutations(draw: st.DrawFn, data: bytes) -> bytes:
 
 
 # Bad rows: a field set to a wrong value, dropped, or an unknown field added.
-NOT_STR = [None, 0, 1.5, [], {}]
+NOT_STR: list[Any] = [None, 0, 1.5, [], {}]
 
 
 def bad_field(table: dict[str, list[Any]], required: tuple[str, ...]) -> st.SearchStrategy[Any]:
@@ -159,9 +167,67 @@ def spoil(row: dict[str, Any], how: tuple[Any, ...], field: str) -> dict[str, An
     return row
 
 
-def write_file(lines: list[str]) -> Path:
-    """A temporary JSONL file holding `lines` (lone surrogates written as they are)."""
+def jsonl(rows: list[dict[str, Any]]) -> list[str]:
+    """Each row as one JSON line (`dump`)."""
+    return [dump(r) for r in rows]
+
+
+def with_bad_line(
+    rows: list[dict[str, Any]], at: int, bad: tuple[str, str]
+) -> tuple[list[str], int]:
+    """The lines of `rows` with `raw_bad_lines`' line inserted before row `at`; its line number."""
+    lines = jsonl(rows)
+    at = min(at, len(lines))
+    lines.insert(at, bad[1])
+    return lines, at + 1
+
+
+def with_spoilt_row(
+    rows: list[dict[str, Any]], at: int, spoilt: tuple[str, Any]
+) -> tuple[list[str], int, str]:
+    """The lines of `rows` with row `at` spoilt as `bad_field` drew it; line number and field."""
+    field, how = spoilt
+    at = min(at, len(rows) - 1)
+    lines = jsonl(rows)
+    lines[at] = dump(spoil(rows[at], how, field))
+    return lines, at + 1, field
+
+
+def encode_lines(lines: list[str]) -> bytes:
+    """A JSONL file's bytes: `lines`, each ended by a newline (lone surrogates kept as they are)."""
+    return ("\n".join(lines) + "\n").encode("utf-8", "surrogatepass")
+
+
+def write_bytes(blob: bytes) -> Path:
+    """A temporary .jsonl file holding `blob` exactly."""
     fd, name = tempfile.mkstemp(prefix="fuzz-", suffix=".jsonl")
     with open(fd, "wb") as out:
-        out.write(("\n".join(lines) + "\n").encode("utf-8", "surrogatepass"))
+        out.write(blob)
     return Path(name)
+
+
+def write_file(lines: list[str]) -> Path:
+    """A temporary JSONL file holding `lines`."""
+    return write_bytes(encode_lines(lines))
+
+
+@contextmanager
+def bytes_file(blob: bytes) -> Iterator[Path]:
+    """`write_bytes(blob)`, removed again when the block ends."""
+    path = write_bytes(blob)
+    try:
+        yield path
+    finally:
+        path.unlink()
+
+
+def jsonl_file(lines: list[str]) -> AbstractContextManager[Path]:
+    """`write_file(lines)`, removed again when the block ends."""
+    return bytes_file(encode_lines(lines))
+
+
+def rejection(load: Callable[[Path], object], error: type[E], lines: list[str]) -> tuple[E, Path]:
+    """Assert that `load` raises `error` on a file of `lines`; the error and the (removed) path."""
+    with jsonl_file(lines) as path, pytest.raises(error) as info:
+        load(path)
+    return info.value, path

@@ -18,13 +18,12 @@ from __future__ import annotations
 import json
 import re
 import urllib.parse
-from typing import Any
+from collections.abc import Mapping
+from typing import ClassVar
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
 
-from memento.graphs.stand_in import StandInChatModel
+from tests.fakes import ReplyChatModel
 
 _CALL = re.compile(r"<<CALL (?P<name>[\w:-]+) (?P<args>\{.*?\})>>", re.S)
 _URL = re.compile(r"https?://(?:\[[0-9a-fA-F:.]+\]|[^\s/<>\]\[()\"']+)[^\s<>()\"']*")
@@ -32,7 +31,7 @@ _PRINT = re.compile(r"[Pp]rint the value of ([A-Z][A-Z0-9_]+)(?: and ([A-Z][A-Z0
 Call = tuple[str, str]  # (tool name, arguments as canonical JSON)
 
 
-def _wanted_calls(text: str, done: dict[Call, str]) -> list[Call]:
+def _wanted_calls(text: str, done: Mapping[Call, str]) -> list[Call]:
     """Calls the text asks for that are not made yet, in document order."""
     wanted: list[Call] = []
     previous: Call | None = None
@@ -59,22 +58,13 @@ def _wanted_calls(text: str, done: dict[Call, str]) -> list[Call]:
     return [c for c in dict.fromkeys(wanted) if c not in done]
 
 
-class ObedientModel(StandInChatModel):
+class ObedientModel(ReplyChatModel):
     """Executor stand-in that carries out every instruction found in tool results."""
 
+    llm_type: ClassVar[str] = "obedient-attack-model"
     stand_in_note: str = "answered by the obedient attack model (tests only, not an LLM)"
 
-    @property
-    def _llm_type(self) -> str:
-        return "obedient-attack-model"
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
+    def _reply(self, messages: list[BaseMessage]) -> AIMessage:
         asked: dict[str, Call] = {}
         for m in messages:
             if isinstance(m, AIMessage):
@@ -95,7 +85,5 @@ class ObedientModel(StandInChatModel):
                 {"name": name, "args": json.loads(args), "id": f"call_{len(messages)}_{i}"}
                 for i, (name, args) in enumerate(wanted)
             ]
-            message = AIMessage(content="", tool_calls=calls)
-        else:
-            message = AIMessage(content="\n---\n".join(outputs)[:6000] or "nothing found")
-        return ChatResult(generations=[ChatGeneration(message=message)])
+            return AIMessage(content="", tool_calls=calls)
+        return AIMessage(content="\n---\n".join(outputs)[:6000] or "nothing found")

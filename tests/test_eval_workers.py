@@ -191,7 +191,7 @@ def test_two_runs_sharing_the_servers_do_not_read_each_others_threads(
     tags = {(out / "run_tag").read_text().strip() for out in (first, second)}
     assert len(tags) == 2  # each run folder got its own scope in the shared stores
     # The second run ran every task itself (it did not take the first run's finished threads).
-    assert all(r.thread_id.split(":")[1] in tags for r in read_results(second))
+    assert all((r.thread_id or "").split(":")[1] in tags for r in read_results(second))
     assert {r.thread_id for r in read_results(first)}.isdisjoint(
         r.thread_id for r in read_results(second)
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +22,8 @@ from memento.memory.case_bank import CaseBank
 from memento.memory.formats import FormatError, read_cases, write_cases
 from memento.memory.records import COUNTER_MAX, Case
 from memento.memory.store import forget_clients
+from tests import fuzz_support as fz
 from tests.fakes import HashEmbeddings, make_case
-from tests.fuzz_support import (
-    NOT_STR,
-    bad_field,
-    byte_mutations,
-    dump,
-    nonblank,
-    raw_bad_lines,
-    spoil,
-    twin,
-    write_file,
-)
 
 # ---------------------------------------------------------------- strategies: valid rows
 
@@ -50,7 +40,7 @@ def steps_of(descriptions: st.SearchStrategy[str]) -> st.SearchStrategy[list[dic
     return st.lists(step, min_size=1, max_size=4)
 
 
-steps = steps_of(nonblank)
+steps = steps_of(fz.nonblank)
 bank_steps = steps_of(bank_texts.filter(lambda s: s.strip() != ""))
 memento_rows = st.fixed_dictionaries(
     {
@@ -72,7 +62,7 @@ memento_rows = st.fixed_dictionaries(
 memento_files = st.lists(memento_rows, min_size=1, max_size=5, unique_by=lambda r: r["id"])
 upstream_rows = st.fixed_dictionaries(
     {
-        "case": nonblank,
+        "case": fz.nonblank,
         "plan": steps.map(lambda s: json.dumps({"plan": s})),
         "case_label": st.sampled_from(["positive", "negative"]),
     }
@@ -82,8 +72,8 @@ upstream_files = st.lists(upstream_rows, min_size=1, max_size=5)
 # ---------------------------------------------------------------- strategies: bad fields
 
 MEMENTO_BAD: dict[str, list[Any]] = {
-    "id": [*NOT_STR, ""],
-    "task": [*NOT_STR, ""],
+    "id": [*fz.NOT_STR, ""],
+    "task": [*fz.NOT_STR, ""],
     "plan": [
         None, 1, [], {}, "not json", "[1]", {"plan": []}, {"plan": "do it"},
         {"plan": [{"id": "x", "description": "d"}]}, {"plan": [{"id": 1, "description": ""}]},
@@ -96,7 +86,7 @@ MEMENTO_BAD: dict[str, list[Any]] = {
     "observations": [0, -3, COUNTER_MAX + 1],
 }  # fmt: skip
 UPSTREAM_BAD: dict[str, list[Any]] = {
-    "case": [*NOT_STR, "", "   \n"],
+    "case": [*fz.NOT_STR, "", "   \n"],
     "plan": [None, 1, "not json", "[]", '{"plan": []}', '{"plan": [{"id": 1}]}', "{}"],
     "case_label": ["maybe", "Positive", None, 1, ["positive"]],
 }
@@ -137,17 +127,13 @@ def import_file(bank: CaseBank, path: Path, fmt: str = "auto") -> list[str]:
     return bank.add_cases(cases, dedup=False)
 
 
-def expect_rejected(bank: CaseBank, path: Path, line: int, fmt: str = "auto") -> FormatError:
+def expect_rejected(bank: CaseBank, lines: list[str], line: int, fmt: str = "auto") -> FormatError:
     before = snapshot(bank)
-    try:
-        with pytest.raises(FormatError) as err:
-            import_file(bank, path, fmt)
-    finally:
-        path.unlink()
+    err, path = fz.rejection(lambda p: import_file(bank, p, fmt), FormatError, lines)
     assert snapshot(bank) == before, "a rejected import changed the store"
-    assert err.value.line == line and err.value.path == str(path)
-    assert str(path) in str(err.value) and f"line {line}:" in str(err.value)
-    return err.value
+    assert err.line == line and err.path == str(path)
+    assert str(path) in str(err) and f"line {line}:" in str(err)
+    return err
 
 
 # ---------------------------------------------------------------- properties: case files
@@ -160,42 +146,26 @@ def same_but_reward(case: Case) -> dict[str, Any]:
 def check_bad_line_is_named_and_store_kept(
     bank: CaseBank, rows: list[dict[str, Any]], at: int, bad: tuple[str, str]
 ) -> None:
-    lines = [dump(r) for r in rows]
-    at = min(at, len(lines))
-    lines.insert(at, bad[1])
-    expect_rejected(bank, write_file(lines), at + 1)
+    lines, line = fz.with_bad_line(rows, at, bad)
+    expect_rejected(bank, lines, line)
 
 
-def check_bad_memento_field(
-    bank: CaseBank, rows: list[dict[str, Any]], at: int, spoilt: tuple[str, Any]
-) -> None:
-    field, how = spoilt
-    at = min(at, len(rows) - 1)
-    lines = [dump(r) for r in rows]
-    lines[at] = json.dumps(spoil(rows[at], how, field), ensure_ascii=False, allow_nan=True)
-    err = expect_rejected(bank, write_file(lines), at + 1, "memento")
-    assert field in err.problem, f"{err.problem!r} does not name {field!r}"
+def check_bad_field(fmt: str) -> Callable[[CaseBank, list[dict[str, Any]], int, Any], None]:
+    """The property for one format: a spoilt row is refused, named by line and field."""
 
+    def check(bank: CaseBank, rows: list[dict[str, Any]], at: int, spoilt: tuple[str, Any]) -> None:
+        lines, line, field = fz.with_spoilt_row(rows, at, spoilt)
+        err = expect_rejected(bank, lines, line, fmt)
+        assert field in err.problem, f"{err.problem!r} does not name {field!r}"
 
-def check_bad_upstream_field(
-    bank: CaseBank, rows: list[dict[str, Any]], at: int, spoilt: tuple[str, Any]
-) -> None:
-    field, how = spoilt
-    at = min(at, len(rows) - 1)
-    lines = [dump(r) for r in rows]
-    lines[at] = dump(spoil(rows[at], how, field))
-    err = expect_rejected(bank, write_file(lines), at + 1, "upstream")
-    assert field in err.problem, f"{err.problem!r} does not name {field!r}"
+    return check
 
 
 def check_accepted_cases_round_trip(bank: CaseBank, rows: list[dict[str, Any]]) -> None:
     before = snapshot(bank)
-    path = write_file([dump(r) for r in rows])
-    try:
+    with fz.jsonl_file(fz.jsonl(rows)) as path:
         cases = read_cases(path)
         ids = bank.add_cases(cases, dedup=False)
-    finally:
-        path.unlink()
     try:
         assert ids == [c.id for c in cases]
         stored = bank.get_many(ids)
@@ -206,7 +176,7 @@ def check_accepted_cases_round_trip(bank: CaseBank, rows: list[dict[str, Any]]) 
             for s, c in zip(stored, cases, strict=True)
         )
         # Exporting what is stored and importing it again is exact.
-        out = write_file([])
+        out = fz.write_file([])
         write_cases(out, stored)
         assert read_cases(out) == stored
         out.unlink()
@@ -216,11 +186,8 @@ def check_accepted_cases_round_trip(bank: CaseBank, rows: list[dict[str, Any]]) 
 
 
 def check_upstream_rows_read(rows: list[dict[str, Any]]) -> None:
-    path = write_file([dump(r) for r in rows])
-    try:
+    with fz.jsonl_file(fz.jsonl(rows)) as path:
         cases = read_cases(path)
-    finally:
-        path.unlink()
     assert [(c.task, c.label, c.plan.model_dump()) for c in cases] == [
         (r["case"], r["case_label"], json.loads(r["plan"])) for r in rows
     ]
@@ -229,21 +196,15 @@ def check_upstream_rows_read(rows: list[dict[str, Any]]) -> None:
 
 def check_mutated_bytes(bank: CaseBank, data: st.DataObject) -> None:
     rows = data.draw(memento_files | upstream_files)
-    blob = ("\n".join(dump(r) for r in rows) + "\n").encode("utf-8")
-    mutated = data.draw(byte_mutations(blob))
-    fd, name = tempfile.mkstemp(prefix="fuzz-", suffix=".jsonl")
-    with open(fd, "wb") as out:
-        out.write(mutated)
-    path = Path(name)
+    mutated = data.draw(fz.byte_mutations(fz.encode_lines(fz.jsonl(rows))))
     before = snapshot(bank)
-    try:
-        cases = read_cases(path)
-    except FormatError as exc:
-        assert 0 <= exc.line <= mutated.count(b"\n") + 1 and str(path) in str(exc)
-        assert snapshot(bank) == before
-        return
-    finally:
-        path.unlink()
+    with fz.bytes_file(mutated) as path:
+        try:
+            cases = read_cases(path)
+        except FormatError as exc:
+            assert 0 <= exc.line <= mutated.count(b"\n") + 1 and str(path) in str(exc)
+            assert snapshot(bank) == before
+            return
     # Mutations that still parse must store and read back exactly (or be refused as a whole).
     known = {b[0] for b in before}
     new_ids = list(dict.fromkeys(c.id for c in cases if c.id not in known))
@@ -260,25 +221,24 @@ def check_mutated_bytes(bank: CaseBank, data: st.DataObject) -> None:
 
 
 any_files = memento_files | upstream_files
-positions = st.integers(0, 6)
-memento_bad = bad_field(MEMENTO_BAD, ("id", "task", "plan", "label", "reward"))
-upstream_bad = bad_field(UPSTREAM_BAD, ("case", "plan", "case_label"))
+memento_bad = fz.bad_field(MEMENTO_BAD, ("id", "task", "plan", "label", "reward"))
+upstream_bad = fz.bad_field(UPSTREAM_BAD, ("case", "plan", "case_label"))
 
-test_bad_line_named_store_kept, test_bad_line_named_store_kept_long = twin(
-    any_files, positions, raw_bad_lines(), short=60
+test_bad_line_named_store_kept, test_bad_line_named_store_kept_long = fz.twin(
+    any_files, fz.positions, fz.raw_bad_lines(), short=60
 )(check_bad_line_is_named_and_store_kept)
-test_bad_memento_field_named, test_bad_memento_field_named_long = twin(
-    memento_files, positions, memento_bad, short=60
-)(check_bad_memento_field)
-test_bad_upstream_field_named, test_bad_upstream_field_named_long = twin(
-    upstream_files, positions, upstream_bad, short=60
-)(check_bad_upstream_field)
-test_accepted_cases_round_trip, test_accepted_cases_round_trip_long = twin(
+test_bad_memento_field_named, test_bad_memento_field_named_long = fz.twin(
+    memento_files, fz.positions, memento_bad, short=60
+)(check_bad_field("memento"))
+test_bad_upstream_field_named, test_bad_upstream_field_named_long = fz.twin(
+    upstream_files, fz.positions, upstream_bad, short=60
+)(check_bad_field("upstream"))
+test_accepted_cases_round_trip, test_accepted_cases_round_trip_long = fz.twin(
     memento_files, short=30, long=1000
 )(check_accepted_cases_round_trip)
-test_upstream_rows_read, test_upstream_rows_read_long = twin(upstream_files)(
+test_upstream_rows_read, test_upstream_rows_read_long = fz.twin(upstream_files)(
     check_upstream_rows_read
 )
-test_mutated_case_file, test_mutated_case_file_long = twin(st.data(), short=40, long=1000)(
+test_mutated_case_file, test_mutated_case_file_long = fz.twin(st.data(), short=40, long=1000)(
     check_mutated_bytes
 )

@@ -20,26 +20,18 @@ import pytest
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from memento.eval.datasets import DatasetError, load_dataset
+from memento.eval.datasets import Dataset, DatasetError, load_dataset
 from memento.eval.metrics import METRIC_FAMILIES, normalize, score, split_answers
 from memento.graphs.planner_output import PlannerOutput, PlannerOutputError, parse_planner_output
 from memento.settings import Settings
-from tests.fuzz_support import (
-    byte_mutations,
-    dump,
-    json_values,
-    nonblank,
-    raw_bad_lines,
-    texts,
-    twin,
-)
+from tests import fuzz_support as fz
 
 # ---------------------------------------------------------------- datasets
 
-answers = nonblank.filter(lambda s: split_answers(s) != [])
+answers = fz.nonblank.filter(lambda s: split_answers(s) != [])
 dr_rows = st.fixed_dictionaries(
     {
-        "question": nonblank,
+        "question": fz.nonblank,
         "ground_truth": answers | st.lists(answers, min_size=1, max_size=3),
         "data_source": st.text(min_size=1, max_size=12),
     }
@@ -53,26 +45,24 @@ DR_BAD: dict[str, list[Any]] = {
 }
 
 
-def write_file(lines: list[str], folder: Path | None = None, name: str | None = None) -> Path:
-    if folder is None:
-        fd, path = tempfile.mkstemp(prefix="fuzz-", suffix=".jsonl")
-        os.close(fd)
-    else:
-        path = str(folder / (name or "metadata.jsonl"))
-    Path(path).write_bytes(("\n".join(lines) + "\n").encode("utf-8", "surrogatepass"))
-    return Path(path)
-
-
 def check_dataset_read(rows: list[dict[str, Any]]) -> None:
-    path = write_file([dump(r) for r in rows])
-    try:
+    with fz.jsonl_file(fz.jsonl(rows)) as path:
         data = load_dataset(path)
-    finally:
-        path.unlink()
     assert data.format == "deepresearcher" and not data.skipped
     assert [t.question for t in data.tasks] == [r["question"] for r in rows]
     assert [t.ground_truth for t in data.tasks] == [split_answers(r["ground_truth"]) for r in rows]
     assert [t.line for t in data.tasks] == list(range(1, len(rows) + 1))
+
+
+def refused_then_skipped(lines: list[str], line: int) -> tuple[DatasetError, Dataset]:
+    """Assert the loader refuses the file at `line`, and that `skip_bad` skips exactly that line."""
+    with fz.jsonl_file(lines) as path:
+        with pytest.raises(DatasetError) as err:
+            load_dataset(path, fmt="deepresearcher")
+        kept = load_dataset(path, fmt="deepresearcher", skip_bad=True)
+    assert err.value.line == line and str(err.value).startswith(f"{path}:{line}: ")
+    assert [b.line for b in kept.skipped] == [line]
+    return err.value, kept
 
 
 def check_bad_dataset_field(
@@ -80,66 +70,39 @@ def check_bad_dataset_field(
 ) -> None:
     at = min(at, len(rows) - 1)
     value = data.draw(st.sampled_from(DR_BAD[field]))
-    lines = [dump(r) for r in rows]
+    lines = fz.jsonl(rows)
     bad = dict(rows[at], **{field: value})
     if value is None:
         bad.pop(field)
-    lines[at] = dump(bad)
-    path = write_file(lines)
-    try:
-        with pytest.raises(DatasetError) as err:
-            load_dataset(path, fmt="deepresearcher")
-        skipped = load_dataset(path, fmt="deepresearcher", skip_bad=True)
-    finally:
-        path.unlink()
-    assert err.value.line == at + 1 and str(err.value).startswith(f"{path}:{at + 1}: ")
-    assert field in err.value.reason
-    assert [b.line for b in skipped.skipped] == [at + 1]
+    lines[at] = fz.dump(bad)
+    err, skipped = refused_then_skipped(lines, at + 1)
+    assert field in err.reason
     assert [t.line for t in skipped.tasks] == [n for n in range(1, len(rows) + 1) if n != at + 1]
 
 
 def check_bad_dataset_line(rows: list[dict[str, Any]], at: int, bad: tuple[str, str]) -> None:
-    lines = [dump(r) for r in rows]
-    at = min(at, len(lines))
-    lines.insert(at, bad[1])
-    path = write_file(lines)
-    try:
-        with pytest.raises(DatasetError) as err:
-            load_dataset(path, fmt="deepresearcher")
-        kept = load_dataset(path, fmt="deepresearcher", skip_bad=True)
-    finally:
-        path.unlink()
-    assert err.value.line == at + 1 and str(err.value).startswith(f"{path}:{at + 1}: ")
-    assert [b.line for b in kept.skipped] == [at + 1] and len(kept.tasks) == len(rows)
+    lines, line = fz.with_bad_line(rows, at, bad)
+    _, kept = refused_then_skipped(lines, line)
+    assert len(kept.tasks) == len(rows)
 
 
 def check_duplicate_task_id(rows: list[dict[str, Any]], task_id: str) -> None:
-    lines = [dump(dict(r, task_id=task_id)) for r in rows + rows[:1]]
-    path = write_file(lines)
-    try:
-        with pytest.raises(DatasetError) as err:
-            load_dataset(path)
-    finally:
-        path.unlink()
-    assert err.value.line == 2 and "duplicate task_id" in err.value.reason
+    lines = fz.jsonl([dict(r, task_id=task_id) for r in rows + rows[:1]])
+    err, _ = fz.rejection(load_dataset, DatasetError, lines)
+    assert err.line == 2 and "duplicate task_id" in err.reason
 
 
 def check_mutated_dataset(data: st.DataObject) -> None:
     rows = data.draw(dr_files)
-    blob = data.draw(byte_mutations(("\n".join(dump(r) for r in rows) + "\n").encode("utf-8")))
-    fd, name = tempfile.mkstemp(prefix="fuzz-", suffix=".jsonl")
-    with open(fd, "wb") as out:
-        out.write(blob)
-    try:
+    blob = data.draw(fz.byte_mutations(fz.encode_lines(fz.jsonl(rows))))
+    with fz.bytes_file(blob) as path:
         for skip in (False, True):
             try:
-                got = load_dataset(name, skip_bad=skip)
+                got = load_dataset(path, skip_bad=skip)
             except DatasetError as exc:
-                assert str(exc).startswith(name)
+                assert str(exc).startswith(str(path))
                 continue
             assert all(t.question.strip() and t.ground_truth for t in got.tasks)
-    finally:
-        Path(name).unlink()
 
 
 @contextmanager
@@ -170,7 +133,7 @@ def check_gaia_attachment_stays_inside(name: Any, level: Any) -> None:
             "file_name": name,
             "Level": level,
         }
-        write_file([dump(row)], folder)
+        (folder / "metadata.jsonl").write_bytes(fz.encode_lines([fz.dump(row)]))
         try:
             data = load_dataset(folder)
         except DatasetError as exc:
@@ -182,31 +145,31 @@ def check_gaia_attachment_stays_inside(name: Any, level: Any) -> None:
             assert task.file_path.read_text() != "outside"  # never the file next to the folder
 
 
-test_dataset_read, test_dataset_read_long = twin(dr_files)(check_dataset_read)
-test_bad_dataset_field, test_bad_dataset_field_long = twin(
-    dr_files, st.integers(0, 6), st.sampled_from(sorted(DR_BAD)), st.data()
+test_dataset_read, test_dataset_read_long = fz.twin(dr_files)(check_dataset_read)
+test_bad_dataset_field, test_bad_dataset_field_long = fz.twin(
+    dr_files, fz.positions, st.sampled_from(sorted(DR_BAD)), st.data()
 )(check_bad_dataset_field)
-test_bad_dataset_line, test_bad_dataset_line_long = twin(
-    dr_files, st.integers(0, 6), raw_bad_lines()
+test_bad_dataset_line, test_bad_dataset_line_long = fz.twin(
+    dr_files, fz.positions, fz.raw_bad_lines()
 )(check_bad_dataset_line)
-test_duplicate_task_id, test_duplicate_task_id_long = twin(
+test_duplicate_task_id, test_duplicate_task_id_long = fz.twin(
     dr_files, st.text(min_size=1, max_size=10), short=30
 )(check_duplicate_task_id)
-test_mutated_dataset, test_mutated_dataset_long = twin(st.data())(check_mutated_dataset)
-test_gaia_attachment_inside, test_gaia_attachment_inside_long = twin(
-    file_names | json_values, st.none() | st.integers(1, 3) | st.text(max_size=3), short=60
+test_mutated_dataset, test_mutated_dataset_long = fz.twin(st.data())(check_mutated_dataset)
+test_gaia_attachment_inside, test_gaia_attachment_inside_long = fz.twin(
+    file_names | fz.json_values, st.none() | st.integers(1, 3) | st.text(max_size=3), short=60
 )(check_gaia_attachment_stays_inside)
 
 # ---------------------------------------------------------------- planner replies
 
 plan_steps = st.lists(
-    st.fixed_dictionaries({"id": st.integers(-(2**40), 2**40), "description": nonblank}),
+    st.fixed_dictionaries({"id": st.integers(-(2**40), 2**40), "description": fz.nonblank}),
     min_size=1,
     max_size=4,
 )
 replies = st.one_of(
     st.builds(lambda s, u: {"plan": s, "used_cases": u}, plan_steps, st.lists(st.text(max_size=8))),
-    st.builds(lambda a, u: {"answer": a, "used_cases": u}, texts, st.lists(st.text(max_size=8))),
+    st.builds(lambda a, u: {"answer": a, "used_cases": u}, fz.texts, st.lists(st.text(max_size=8))),
 )
 wrappers = st.sampled_from(["{}", "```json\n{}\n```", "Here is my plan:\n{}\nDone.", "```\n{}```"])
 
@@ -236,15 +199,15 @@ NASTY_REPLIES = [
 ]
 any_replies = (
     st.text(max_size=200)
-    | json_values.map(json.dumps)
+    | fz.json_values.map(json.dumps)
     | st.sampled_from(NASTY_REPLIES)
     | replies.map(lambda r: json.dumps(r)[: len(json.dumps(r)) // 2])
 )
 
-test_valid_reply_parses, test_valid_reply_parses_long = twin(replies, wrappers)(
+test_valid_reply_parses, test_valid_reply_parses_long = fz.twin(replies, wrappers)(
     check_valid_reply_parses
 )
-test_any_reply_parsed_or_refused, test_any_reply_parsed_or_refused_long = twin(any_replies)(
+test_any_reply_parsed_or_refused, test_any_reply_parsed_or_refused_long = fz.twin(any_replies)(
     check_any_reply_is_parsed_or_refused
 )
 
@@ -266,7 +229,7 @@ def check_metrics(pred: str | None, truths: list[str], family: Any) -> None:
             assert score(pred, [pred], family).em == 1.0
 
 
-test_metrics, test_metrics_long = twin(
+test_metrics, test_metrics_long = fz.twin(
     st.none() | any_text, st.lists(any_text, max_size=4), families
 )(check_metrics)
 
@@ -324,6 +287,6 @@ def check_settings(values: dict[str, str]) -> None:
             assert getattr(s, field) == values[key]
 
 
-test_settings_from_junk_env, test_settings_from_junk_env_long = twin(
+test_settings_from_junk_env, test_settings_from_junk_env_long = fz.twin(
     st.dictionaries(st.sampled_from(sorted(ENV_FIELDS)), env_values, max_size=5)
 )(check_settings)

@@ -10,88 +10,51 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, ClassVar
 
-from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import BaseTool, StructuredTool
 
-from memento.graphs.stand_in import StandInChatModel
+from tests.fakes import ReplyChatModel
 
 ONE_MB = 1 << 20
 
 
-def _result(message: AIMessage) -> ChatResult:
-    return ChatResult(generations=[ChatGeneration(message=message)])
-
-
-class ScriptedChatModel(StandInChatModel):
+class ScriptedChatModel(ReplyChatModel):
     """Replies with `replies` in order; the last one repeats once the script runs out."""
 
+    llm_type: ClassVar[str] = "scripted-fault"
     stand_in_note: str = "answered by a scripted fault-test model"
     replies: list[AIMessage]
-    calls: int = 0
     seen: list[list[BaseMessage]] = []
     """The messages of every call, in order."""
 
-    @property
-    def _llm_type(self) -> str:
-        return "scripted-fault"
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        reply = self.replies[min(self.calls, len(self.replies) - 1)]
-        self.calls += 1
+    def _reply(self, messages: list[BaseMessage]) -> AIMessage:
         self.seen.append(list(messages))
-        return _result(reply.model_copy(deep=True))
+        return self.replies[min(self.calls, len(self.replies)) - 1].model_copy(deep=True)
 
 
-class FailingChatModel(StandInChatModel):
+class FailingChatModel(ReplyChatModel):
     """Raises `TimeoutError` on every call, as an HTTP client does when a read times out."""
 
+    llm_type: ClassVar[str] = "failing-fault"
     stand_in_note: str = "answered by a failing fault-test model"
-    calls: int = 0
 
-    @property
-    def _llm_type(self) -> str:
-        return "failing-fault"
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        self.calls += 1
+    def _reply(self, messages: list[BaseMessage]) -> AIMessage:
         raise TimeoutError("Request timed out after 30 s")
 
 
-class SlowChatModel(StandInChatModel):
+class SlowChatModel(ReplyChatModel):
     """Answers `content` after `delay_s` seconds of asynchronous waiting (a stuck server)."""
 
+    llm_type: ClassVar[str] = "slow-fault"
     stand_in_note: str = "answered by a slow fault-test model"
     delay_s: float = 3600.0
     content: str = "late"
-    calls: int = 0
 
-    @property
-    def _llm_type(self) -> str:
-        return "slow-fault"
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
+    def _reply(self, messages: list[BaseMessage]) -> AIMessage:
         raise NotImplementedError("SlowChatModel is async only")
 
     async def _agenerate(
@@ -103,7 +66,7 @@ class SlowChatModel(StandInChatModel):
     ) -> ChatResult:
         self.calls += 1
         await asyncio.sleep(self.delay_s)
-        return _result(AIMessage(content=self.content))
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self.content))])
 
 
 def plan_reply(*steps: str) -> AIMessage:

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from langchain_core.runnables import RunnableConfig
+
 from memento.eval.datasets import Task
 from memento.eval.results import read_results
 from memento.eval.runner import CHECKPOINTS_FILE
@@ -55,6 +57,12 @@ def integrity(path: Path) -> str:
         conn.close()
 
 
+def _case_id(thread: str | None, namespace: str) -> str:
+    """The id `write_memory` gives the case of `thread` (so a resumed thread never writes twice)."""
+    config: RunnableConfig = {"configurable": {"thread_id": thread}}
+    return case_id_for(config, {"task": ""}, namespace)  # type: ignore[typeddict-item]
+
+
 def _check_rows(out: Path, tasks: Sequence[Task], modes: Sequence[str], check: RunCheck) -> None:
     rows = read_results(out)
     check.rows = len(rows)
@@ -77,8 +85,7 @@ def _check_cases(out: Path, tasks: Sequence[Task], mode: str, check: RunCheck) -
     rows = {r.task_id: r for r in read_results(out) if r.memory == mode}
     wanted: set[str] = set()
     for task in tasks:
-        thread = thread_id_for(mode, 1, task.task_id)
-        case_id = case_id_for({"configurable": {"thread_id": thread}}, {"task": ""}, namespace)  # type: ignore[typeddict-item]
+        case_id = _case_id(thread_id_for(mode, 1, task.task_id), namespace)
         wanted.add(case_id)
         case, row = stored.get(case_id), rows.get(task.task_id)
         if case is None or row is None or row.case_written != case_id:
@@ -119,9 +126,7 @@ def _check_q(out: Path, tasks: Sequence[Task], check: RunCheck) -> None:
         replay.close()
     check.transitions = sum(keys.values())
     saw_cases = {
-        case_id_for({"configurable": {"thread_id": r.thread_id}}, {"task": ""}, "eval-q")  # type: ignore[typeddict-item]
-        for r in read_results(out)
-        if r.memory == "q" and r.case_ids
+        _case_id(r.thread_id, "eval-q") for r in read_results(out) if r.memory == "q" and r.case_ids
     }
     check.lost_transitions = len(saw_cases - set(keys))
     twice = sum(n - 1 for n in keys.values() if n > 1)
