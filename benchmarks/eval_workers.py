@@ -15,91 +15,21 @@ The servers are started here (or given with --chroma-url / --postgres-dsn).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.services import _as_postgres_user, chroma_binary, free_port, postgres_bin  # noqa: E402
+from tests.services import chroma_server, create_database, postgres_server  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "benchmarks" / "out" / "eval_workers"
 COUNTRIES = ["France", "Japan", "Peru", "Chile", "Kenya", "Norway", "Canada", "Egypt", "India"]
-
-
-@contextlib.contextmanager
-def chroma_server(given: str | None) -> Iterator[str]:
-    """A `chroma run` server on a free loopback port (or the URL given)."""
-    if given:
-        yield given
-        return
-    binary = chroma_binary()
-    if binary is None:
-        raise SystemExit("the `chroma` command is missing (pip install chromadb)")
-    port = free_port()
-    with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "log", "w") as log:
-        cmd = [binary, "run", "--path", f"{tmp}/db", "--host", "127.0.0.1", "--port", str(port)]
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(200):
-                with contextlib.suppress(OSError):
-                    urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2).close()
-                    break
-                time.sleep(0.3)
-            yield url
-        finally:
-            proc.terminate()
-            proc.wait(timeout=15)
-
-
-@contextlib.contextmanager
-def postgres_server(given: str | None) -> Iterator[str]:
-    """A PostgreSQL server (default settings, fsync on) on a free loopback port."""
-    if given:
-        yield given
-        return
-    initdb, pg_ctl = postgres_bin("initdb"), postgres_bin("pg_ctl")
-    if initdb is None or pg_ctl is None:
-        raise SystemExit("PostgreSQL server binaries (initdb, pg_ctl) are missing")
-    root = Path(tempfile.mkdtemp(prefix="memento-bench-pg-"))
-    data = root / "data"
-    data.mkdir()
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres")
-        shutil.chown(data, "postgres")
-    port = free_port()
-    init = [initdb, "-D", str(data), "-U", "postgres", "--auth=trust"]
-    subprocess.run(_as_postgres_user(init), check=True, capture_output=True)
-    opts = f"-h 127.0.0.1 -p {port} -k {data} -c max_connections=200"
-    start = [pg_ctl, "-D", str(data), "-l", str(data / "log"), "-o", opts, "-w", "start"]
-    subprocess.run(_as_postgres_user(start), check=True, capture_output=True)
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        stop = [pg_ctl, "-D", str(data), "-m", "fast", "stop"]
-        subprocess.run(_as_postgres_user(stop), capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def fresh_database(admin_dsn: str) -> str:
-    """DSN of a new, empty database on the server."""
-    import psycopg
-
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f"{admin_dsn.rsplit('/', 1)[0]}/{name}"
 
 
 def write_dataset(path: Path, n: int) -> Path:
@@ -129,7 +59,7 @@ def one_run(
     from memento.memory.case_bank import CaseBank
     from memento.settings import get_settings
 
-    dsn = fresh_database(admin_dsn)
+    dsn = create_database(admin_dsn, "bench_")
     collection = f"bench_w{workers}_{uuid.uuid4().hex[:8]}"
     os.environ.update(
         MEMENTO_CHROMA_URL=chroma, MEMENTO_CHECKPOINTER=dsn, MEMENTO_COLLECTION=collection
@@ -139,11 +69,11 @@ def one_run(
     shutil.rmtree(out, ignore_errors=True)
     ctx = Context(llm="offline", tools="calculator", reward_metric="em")
     config = EvalConfig(
-        memory=memory,
+        memory=memory,  # type: ignore[arg-type]
         out=out,
         context=ctx,
         workers=workers,
-        checkpointer=dsn,  # type: ignore[arg-type]
+        checkpointer=dsn,
     )
     embeddings = None
     if hashed:

@@ -46,6 +46,22 @@ def lookup(query: str) -> str:
 CTX = Context(selection="none", learn=False, max_cycles=2)
 
 
+def memory_off_graph(checkpointer: Any, model: OfflineChatModel) -> Any:
+    """The graph with `model` in both roles and the `lookup` tool; no case bank, no learner.
+
+    With CTX (selection none, learn off) the graph never touches memory, so placeholders stand
+    in for the bank and the learner and only orchestration and checkpointing are measured.
+    """
+    return build_graph(
+        checkpointer=checkpointer,
+        planner=model,
+        executor=model,
+        tools=[lookup],
+        case_bank=object(),
+        learner=object(),
+    )
+
+
 async def plain_loop(model: OfflineChatModel, task: str) -> str:
     """The same model and tool calls as the graph, without LangGraph."""
     empty = "(none)"
@@ -100,14 +116,7 @@ async def main(n: int) -> None:
     rows: list[tuple[str, float]] = []
     loop_t = await timed(lambda i: plain_loop(model, task), n)
     rows.append(("plain Python loop", statistics.median(loop_t)))
-    mem = build_graph(
-        checkpointer=InMemorySaver(),
-        planner=model,
-        executor=model,
-        tools=[lookup],
-        case_bank=object(),
-        learner=object(),
-    )
+    mem = memory_off_graph(InMemorySaver(), model)
     mem_t = await timed(
         lambda i: mem.ainvoke(
             {"task": task, "ground_truth": "42"},
@@ -120,14 +129,7 @@ async def main(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "ckpt.sqlite"
         async with AsyncSqliteSaver.from_conn_string(str(db)) as saver:
-            sq = build_graph(
-                checkpointer=saver,
-                planner=model,
-                executor=model,
-                tools=[lookup],
-                case_bank=object(),
-                learner=object(),
-            )
+            sq = memory_off_graph(saver, model)
             sq_t = await timed(
                 lambda i: sq.ainvoke(
                     {"task": task, "ground_truth": "42"},

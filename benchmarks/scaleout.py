@@ -20,80 +20,21 @@ import asyncio
 import contextlib
 import multiprocessing
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
-from collections.abc import Iterator
 from multiprocessing.pool import Pool
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.graph_overhead import CTX, memory_off_graph  # noqa: E402
 from tests.scaleout_support import distinct_cases, open_bank, wait_until  # noqa: E402
-from tests.services import _as_postgres_user, chroma_binary, free_port, postgres_bin  # noqa: E402
+from tests.services import chroma_server, postgres_server  # noqa: E402
 
 CLIENTS = (1, 2, 4)
-
-
-@contextlib.contextmanager
-def chroma_server(given: str | None) -> Iterator[str]:
-    """A `chroma run` server on a free loopback port (or the URL given)."""
-    if given:
-        yield given
-        return
-    binary = chroma_binary()
-    if binary is None:
-        raise SystemExit("the `chroma` command is missing (pip install chromadb)")
-    port = free_port()
-    with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "log", "w") as log:
-        cmd = [binary, "run", "--path", f"{tmp}/db", "--host", "127.0.0.1", "--port", str(port)]
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(200):
-                with contextlib.suppress(OSError):
-                    urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2).close()
-                    break
-                time.sleep(0.3)
-            yield url
-        finally:
-            proc.terminate()
-            proc.wait(timeout=15)
-
-
-@contextlib.contextmanager
-def postgres_server(given: str | None) -> Iterator[str]:
-    """A PostgreSQL server (default settings, fsync on) on a free loopback port."""
-    if given:
-        yield given
-        return
-    initdb, pg_ctl = postgres_bin("initdb"), postgres_bin("pg_ctl")
-    if initdb is None or pg_ctl is None:
-        raise SystemExit("PostgreSQL server binaries (initdb, pg_ctl) are missing")
-    root = Path(tempfile.mkdtemp(prefix="memento-bench-pg-"))
-    data = root / "data"
-    data.mkdir()
-    import shutil
-
-    if _as_postgres_user(["x"])[0] == "runuser":
-        shutil.chown(root, "postgres")
-        shutil.chown(data, "postgres")
-    port = free_port()
-    run = subprocess.run
-    run(_as_postgres_user([initdb, "-D", str(data), "-U", "postgres", "--auth=trust"]), check=True,
-        capture_output=True)  # fmt: skip
-    opts = f"-h 127.0.0.1 -p {port} -k {data}"
-    run(_as_postgres_user([pg_ctl, "-D", str(data), "-l", str(data / "log"), "-o", opts, "-w",
-        "start"]), check=True, capture_output=True)  # fmt: skip
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        run(_as_postgres_user([pg_ctl, "-D", str(data), "-m", "fast", "stop"]), capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def write_job(args: tuple[str, str, int, int, float]) -> tuple[float, float]:
@@ -173,16 +114,8 @@ async def checkpoint_latencies(specs: list[str], tasks: int) -> list[list[float]
 
     The graphs take turns task by task, so that load from other jobs falls on both alike.
     """
-    from langchain_core.tools import tool
-
-    from memento.graphs import Context, build_graph
     from memento.graphs.checkpointers import open_checkpointer
     from memento.graphs.offline_model import OfflineChatModel
-
-    @tool
-    def lookup(query: str) -> str:
-        """Return a fixed fact."""
-        return "The answer is 42."
 
     def timed(saver: Any, times: list[float]) -> None:
         original = saver.aput
@@ -195,7 +128,6 @@ async def checkpoint_latencies(specs: list[str], tasks: int) -> list[list[float]
 
         saver.aput = aput
 
-    ctx = Context(selection="none", learn=False, max_cycles=2)
     model = OfflineChatModel()
     results: list[list[float]] = [[] for _ in specs]
     async with contextlib.AsyncExitStack() as stack:
@@ -203,21 +135,12 @@ async def checkpoint_latencies(specs: list[str], tasks: int) -> list[list[float]
         for spec, times in zip(specs, results, strict=True):
             saver = await stack.enter_async_context(open_checkpointer(spec))
             timed(saver, times)
-            graphs.append(
-                build_graph(
-                    checkpointer=saver,
-                    planner=model,
-                    executor=model,
-                    tools=[lookup],
-                    case_bank=object(),
-                    learner=object(),
-                )  # fmt: skip
-            )
+            graphs.append(memory_off_graph(saver, model))
         for i in range(tasks):
             payload: Any = {"task": "What is the answer to everything?", "ground_truth": "42"}
             for graph in graphs:
                 config: Any = {"configurable": {"thread_id": f"bench-{i}"}}
-                await graph.ainvoke(payload, config, context=ctx, durability="sync")
+                await graph.ainvoke(payload, config, context=CTX, durability="sync")
     return results
 
 

@@ -10,10 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -23,34 +19,9 @@ import pytest
 
 from memento.memory.case_bank import CaseBank
 from tests.fakes import HashEmbeddings
+from tests.kill_worker import SEED_PLAN, SEED_TASK, kill_in_second_step, run_worker, worker_env
 
 pytestmark = [pytest.mark.services, pytest.mark.integration]
-WORKER = Path(__file__).with_name("scaleout_worker.py")
-PLAN = {"plan": [{"id": i, "description": f"leg {i} of the trip"} for i in (1, 2, 3)]}
-
-
-def worker_env(chroma_url: str, dsn: str, collection: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEMENTO_")}
-    env.update(
-        MEMENTO_CHECKPOINTER=dsn,
-        MEMENTO_CHROMA_URL=chroma_url,
-        MEMENTO_COLLECTION=collection,
-        PYTHONPATH=str(WORKER.parents[1]),
-    )
-    return env
-
-
-def run_worker(home: Path, thread: str, env: dict[str, str]) -> dict[str, str]:
-    done = subprocess.run(
-        [sys.executable, str(WORKER), str(home), thread],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result: dict[str, str] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
 
 
 def test_postgres_worker_killed_then_resumed_by_another(
@@ -60,30 +31,14 @@ def test_postgres_worker_killed_then_resumed_by_another(
     bank = CaseBank(
         url=chroma_url, collection=collection, embeddings=HashEmbeddings(), dedup_threshold=None
     )
-    bank.add("Plan a three step trip to Paris", PLAN, reward=1.0, case_id="seed")
+    bank.add(SEED_TASK, SEED_PLAN, reward=1.0, case_id="seed")
     log = tmp_path / "calls.log"
-    env = worker_env(chroma_url, postgres_db, collection)
-    proc = subprocess.Popen(
-        [sys.executable, str(WORKER), str(tmp_path), "trip"],
-        env={**env, "BLOCK_AT": "2"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+    env = worker_env(
+        MEMENTO_CHECKPOINTER=postgres_db,
+        MEMENTO_CHROMA_URL=chroma_url,
+        MEMENTO_COLLECTION=collection,
     )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if log.exists() and len(log.read_text().splitlines()) >= 2:
-            break
-        if proc.poll() is not None:
-            assert proc.stderr is not None
-            pytest.fail(f"worker exited early: {proc.stderr.read().decode()[-3000:]}")
-        time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("worker never reached the second subtask")
-    time.sleep(0.5)  # the second subtask hangs in flight; the first is checkpointed
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL
+    kill_in_second_step(tmp_path, "trip", env)
     assert [c.id for c in bank.list()] == ["seed"]  # killed before writing its case
 
     with psycopg.connect(postgres_db) as conn:
