@@ -49,7 +49,7 @@ from memento.memory.q_function import (
     train_epochs,
 )
 from memento.memory.q_selector import QSelector
-from memento.memory.replay import ReplayBuffer, Transition
+from memento.memory.replay import ReplayBuffer, Transition, check_run
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -120,6 +120,20 @@ def credit_weights(
     return {cid: 1.0 if cid in used else unused_weight for cid in shown_ids}
 
 
+def live_selector(
+    bank: CaseBank, network: QNetwork, greedy: bool, temperature: float, **kwargs: Any
+) -> QSelector:
+    """A `QSelector` scoring with `network` itself (not a checkpoint), greedy or softmax."""
+    return QSelector(
+        bank,
+        network=network,
+        mode="greedy" if greedy else "softmax",
+        temperature=temperature,
+        seed=network.config.seed,
+        **kwargs,
+    )
+
+
 class QLearner:
     """Owns the live Q network, its optimizer, the replay buffer and the checkpoint directory."""
 
@@ -174,14 +188,7 @@ class QLearner:
         self, *, greedy: bool = True, temperature: float = 0.1, **kwargs: Any
     ) -> QSelector:
         """A `QSelector` over this learner's bank that scores with the live network."""
-        return QSelector(
-            self.bank,
-            network=self.network,
-            mode="greedy" if greedy else "softmax",
-            temperature=temperature,
-            seed=self.network.config.seed,
-            **kwargs,
-        )
+        return live_selector(self.bank, self.network, greedy, temperature, **kwargs)
 
     def _load_or_fresh(self, config: QConfig, allow_fallback: bool) -> QNetwork:
         if (self.dir / "q.pt").exists():
@@ -223,22 +230,14 @@ class QLearner:
         Raises:
             ValueError: reward outside [0, 1] or no shown ids (nothing is stored then).
         """
-        if not 0.0 <= reward <= 1.0:
-            raise ValueError(f"reward must be in [0, 1], got {reward}")
-        if not shown_ids:
-            raise ValueError("record needs the ids of the cases shown for the task")
+        check_run(reward, shown_ids)  # refuse before embedding anything
         vector = None
         if key is None or self.replay.find_key(key) is None:  # a stored key needs no vector
             vector = task_vector if task_vector is not None else self.bank.embed_query(task)
-        t = Transition(
-            task=task,
-            task_vector=np.asarray(vector if vector is not None else [], dtype=np.float32),
-            shown_ids=tuple(shown_ids),
-            used_ids=None if used_ids is None else tuple(used_ids),
-            reward=float(reward),
-            namespace=namespace or self.namespace,
-            key=key,
-        )
+        t = Transition.of_run(
+            task, vector, shown_ids, used_ids, reward,
+            namespace=namespace or self.namespace, key=key,
+        )  # fmt: skip
         return self.learn(t, relabel=relabel, protect=protect)
 
     def learn(

@@ -39,7 +39,7 @@ import numpy as np
 
 from memento.memory.q_checkpoint import CheckpointError, bank_model_hash
 from memento.memory.q_function import QConfig, QNetwork, seed_everything
-from memento.memory.q_learner import LearnerConfig, QLearner
+from memento.memory.q_learner import LearnerConfig, QLearner, live_selector
 from memento.memory.q_lock import TrainerBusyError, take_trainer_lock
 from memento.memory.q_selector import QSelector
 from memento.memory.q_transitions import (
@@ -52,7 +52,7 @@ from memento.memory.q_transitions import (
     split_relabel,
 )
 from memento.memory.q_weights import DirWeights, Identity, PgWeights, WeightsStore
-from memento.memory.replay import Transition
+from memento.memory.replay import Transition, check_run
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -157,14 +157,7 @@ class QWorker:
     ) -> QSelector:
         """A selector over the newest published weights (checked now, at the task's start)."""
         self.refresh()
-        return QSelector(
-            self.bank,
-            network=self.network,
-            mode="greedy" if greedy else "softmax",
-            temperature=temperature,
-            seed=self.network.config.seed,
-            **kwargs,
-        )
+        return live_selector(self.bank, self.network, greedy, temperature, **kwargs)
 
     def record(
         self,
@@ -184,21 +177,13 @@ class QWorker:
         Raises:
             ValueError: reward outside [0, 1] or no shown ids (nothing is logged then).
         """
-        if not 0.0 <= reward <= 1.0:
-            raise ValueError(f"reward must be in [0, 1], got {reward}")
-        if not shown_ids:
-            raise ValueError("record needs the ids of the cases shown for the task")
+        check_run(reward, shown_ids)  # refuse before embedding anything
         vector = task_vector if task_vector is not None else self.bank.embed_query(task)
         log_key = relabel_key(key, reward) if relabel and key is not None else key
-        t = Transition(
-            task=task,
-            task_vector=np.asarray(vector, dtype=np.float32),
-            shown_ids=tuple(shown_ids),
-            used_ids=None if used_ids is None else tuple(used_ids),
-            reward=float(reward),
-            namespace=namespace or self.namespace,
-            key=log_key,
-        )
+        t = Transition.of_run(
+            task, vector, shown_ids, used_ids, reward,
+            namespace=namespace or self.namespace, key=log_key,
+        )  # fmt: skip
         stored = self.share.log.append(t)
         return {"shared": True, "logged": stored, "duplicate": not stored,
                 "acting_version": self.version}  # fmt: skip

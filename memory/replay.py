@@ -74,6 +74,34 @@ class Transition:
         }
 
     @classmethod
+    def of_run(
+        cls,
+        task: str,
+        vector: np.ndarray | None,
+        shown_ids: Sequence[str],
+        used_ids: Sequence[str] | None,
+        reward: float,
+        *,
+        namespace: str,
+        key: str | None,
+    ) -> Transition:
+        """The transition of one finished run, as learners record it (no vector: empty).
+
+        Raises:
+            ValueError: reward outside [0, 1] or no shown ids.
+        """
+        check_run(reward, shown_ids)
+        return cls(
+            task=task,
+            task_vector=np.asarray(vector if vector is not None else [], dtype=np.float32),
+            shown_ids=tuple(shown_ids),
+            used_ids=None if used_ids is None else tuple(used_ids),
+            reward=float(reward),
+            namespace=namespace,
+            key=key,
+        )
+
+    @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Transition:
         """Inverse of `to_json`; raises ValueError/KeyError on malformed input."""
         used = raw.get("used_ids")
@@ -87,6 +115,13 @@ class Transition:
             created_at=str(raw.get("created_at", "")),
             key=None if raw.get("key") is None else str(raw["key"]),
         )
+
+
+def check_run(reward: float, shown_ids: Sequence[str]) -> None:
+    """Refuse what no learner can record: a reward outside [0, 1], or no shown cases."""
+    _check_reward(reward)
+    if not shown_ids:
+        raise ValueError("record needs the ids of the cases shown for the task")
 
 
 def _check_reward(reward: float) -> float:
