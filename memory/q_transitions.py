@@ -77,12 +77,7 @@ class SqliteTransitionLog:
 
     def append(self, t: Transition) -> bool:
         """Store `t` unless its key is already there; True when it was new."""
-        t = keyed(t)
-        before = self.buffer.find_key(str(t.key))
-        if before is not None:
-            return False
-        self.buffer.add(t)
-        return True
+        return self.buffer.insert_new(keyed(t))
 
     def read_after(self, cursor: Cursor, limit: int = 500) -> tuple[list[Transition], Cursor]:
         """Rows with id above the cursor's, oldest first."""

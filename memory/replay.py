@@ -206,6 +206,28 @@ class ReplayBuffer:
                 )
         return ids
 
+    def insert_new(self, t: Transition) -> bool:
+        """Store a transition (validated) unless its key is stored; True when this call added it.
+
+        One INSERT ... ON CONFLICT, so of processes racing to store one key exactly one is told
+        it was new, without a look-up first.
+        """
+        row = _row(t)
+        with self._lock, self._db:
+            cur = self._db.execute(
+                "INSERT INTO transitions (created_at, namespace, task, task_vector, shown_ids,"
+                " used_ids, reward, key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(key) DO NOTHING",
+                row,
+            )
+            added = cur.rowcount == 1
+            if added and self.capacity is not None:
+                self._db.execute(
+                    "DELETE FROM transitions WHERE id <= ?",
+                    (int(cur.lastrowid or 0) - self.capacity,),
+                )
+        return added
+
     def find_key(self, key: str) -> int | None:
         """Row id of the transition stored under `key`, or None."""
         with self._lock:

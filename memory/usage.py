@@ -6,8 +6,9 @@ by key, though, so a key that only one process ever writes cannot be clobbered b
 process (a fresh random id, made again after fork) keeps its additions to a case in its own keys
 `tally.<writer>.<field>`: observations and reward sum (near-duplicates folded in) and
 times retrieved / helpful. Readers add every writer's tallies to the record's base fields
-(`read_case`). Within a process a lock orders the updates, and the process keeps its running
-totals, so a read that lags behind its own last write cannot roll it back.
+(`read_case`). Within a process a lock per case (striped by hash) orders the updates of that case,
+and the process keeps its running totals, so a read that lags behind its own last write cannot
+roll it back; updates of other cases (and other banks) go to the server side by side.
 
 A reward set by `CaseBank.update(reward=...)` is written as a base reward such that the total
 comes out at that value, so the tallies of other writers stay untouched: a concurrent fold
@@ -27,10 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from memento.memory.codec import from_record
-from memento.memory.records import Case
+from memento.memory.records import COUNTER_MAX, Case
 
-COUNTER_MAX = 2**63 - 1
-"""Largest count kept: Chroma stores 64-bit integers."""
 PREFIX = "tally."
 """Metadata key prefix of per-writer tallies: tally.<writer>.<field>."""
 
@@ -70,20 +69,32 @@ class Tally:
 
 FIELDS = ("observations", "reward_sum", "retrieved", "helpful")
 
-_lock = threading.Lock()
+STRIPES = 64
+"""Case locks per process: two cases share one only when their keys hash alike (rare, harmless)."""
+
+_writer_lock = threading.Lock()
 _writer: tuple[int, str] | None = None
 _known: dict[tuple[str, str], Tally] = {}
+_stripes: tuple[threading.Lock, ...] = tuple(threading.Lock() for _ in range(STRIPES))
 
 
 def writer_id() -> str:
     """This process's writer id: random, made again in a forked child (never shared)."""
-    global _writer
-    with _lock:
+    global _writer, _stripes
+    with _writer_lock:
         pid = os.getpid()
         if _writer is None or _writer[0] != pid:
             _writer = (pid, uuid.uuid4().hex[:12])
             _known.clear()
+            # A lock held by a parent's thread at fork time would stay held in the child.
+            _stripes = tuple(threading.Lock() for _ in range(STRIPES))
         return _writer[1]
+
+
+def _case_lock(slot: tuple[str, str]) -> threading.Lock:
+    """The lock that orders this process's updates of one case (`slot` = (where, case id))."""
+    writer_id()  # a forked child replaces its stripes before taking one
+    return _stripes[hash(slot) % STRIPES]
 
 
 def _parse(meta: Mapping[str, Any] | None) -> dict[str, Tally]:
@@ -160,8 +171,8 @@ def add_tally(
     If Chroma raises, the process's running tally stays as it was.
     """
     writer = writer_id()
-    with _lock:
-        slot = (where, case_id)
+    slot = (where, case_id)
+    with _case_lock(slot):
         # Only this process writes its keys: what it last wrote beats a read that may lag.
         current = _known.get(slot) or _parse(meta).get(writer, Tally())
         new = current + delta
@@ -176,6 +187,7 @@ def add_tally(
 
 def forget(where: str, ids: list[str]) -> None:
     """Drop this process's running tallies of deleted cases (an id may be written again)."""
-    with _lock:
-        for case_id in ids:
-            _known.pop((where, case_id), None)
+    for case_id in ids:
+        slot = (where, case_id)
+        with _case_lock(slot):
+            _known.pop(slot, None)

@@ -122,8 +122,7 @@ def write_cases(
     undo = _Undo()
     try:
         _add_new(bank, plan, undo, progress)
-        for target, delta in plan.folds.items():
-            _fold(bank, target, delta, undo)
+        _fold_all(bank, plan.folds, undo)
         undo.aliases = add_aliases(bank, plan.aliases)
     except BaseException as exc:
         try:
@@ -164,12 +163,27 @@ def _add_new(bank: CaseBank, plan: _Plan, undo: _Undo, progress: ProgressFn | No
             progress("writing", start + len(chunk), len(new_ids))
 
 
-def _fold(bank: CaseBank, target: str, delta: Tally, undo: _Undo) -> None:
-    """Add `delta` to this process's tally of a stored case and refresh its label."""
-    got = bank.collection.get(ids=[target], include=["documents", "metadatas"])
-    if not got["ids"]:
-        raise KeyError(f"case {target!r} vanished while a near-duplicate was folded into it")
-    doc, meta = got["documents"][0], dict(got["metadatas"][0] or {})
+def _fold_all(bank: CaseBank, folds: dict[str, Tally], undo: _Undo) -> None:
+    """Fold into each stored target, reading the targets in batched gets (one per chunk)."""
+    for chunk in chunks(list(folds), bank.batch_size):
+        got = bank.collection.get(ids=chunk, include=["documents", "metadatas"])
+        records = {
+            rid: (doc, meta)
+            for rid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+        }
+        for target in chunk:
+            if target not in records:
+                raise KeyError(
+                    f"case {target!r} vanished while a near-duplicate was folded into it"
+                )
+            doc, meta = records[target]
+            _fold(bank, target, doc, dict(meta or {}), folds[target], undo)
+
+
+def _fold(
+    bank: CaseBank, target: str, doc: str | None, meta: dict[str, Any], delta: Tally, undo: _Undo
+) -> None:
+    """Add `delta` to this process's tally of a stored case (as just read) and refresh its label."""
     before = read_case(target, doc, meta)  # also refuses a foreign record
     total = before.reward * before.observations + delta.reward_sum
     label = label_for(total / (before.observations + delta.observations))
