@@ -30,9 +30,12 @@ from langgraph.runtime import Runtime
 from memento.graphs.context import Context
 from memento.graphs.deps import Deps
 from memento.graphs.prompts import EXECUTOR_SYSTEM, EXECUTOR_USER
+from memento.graphs.text_limits import MAX_TEXT_CHARS, cut
+from memento.graphs.timeouts import call_model as bounded_call
+from memento.graphs.timeouts import model_error
 from memento.redact import redact
 
-MAX_RESULT_CHARS = 20_000
+MAX_RESULT_CHARS = MAX_TEXT_CHARS
 """Longest subtask result kept; the rest is cut with a note (results feed the planner prompt)."""
 
 
@@ -90,14 +93,12 @@ async def call_model(
     model = deps.model("executor", ctx)
     runnable = model.bind_tools(tools) if tools else model
     try:
-        reply = await asyncio.wait_for(runnable.ainvoke(messages + new), ctx.model_timeout_s)
+        reply = await bounded_call(runnable.ainvoke(messages + new), ctx)
     except Exception as exc:  # noqa: BLE001 - a failing model ends the subtask, not the run
-        late = isinstance(exc, TimeoutError) and not str(exc)
-        reason = f"no reply within {ctx.model_timeout_s:g} s" if late else exc
         return {
             "messages": new,
             "steps": steps + 1,
-            "result": redact(f"executor model error: {type(exc).__name__}: {reason}")[:500],
+            "result": model_error("executor model error: ", exc, ctx),
             "ok": False,
         }
     update: dict[str, Any] = {"messages": [*new, reply], "steps": steps + 1}
@@ -110,14 +111,8 @@ async def call_model(
         update.update(result=redact(message)[:500], ok=False)
     else:
         text = reply.text.strip()
-        update.update(result=_cut(text) or "(empty result)", ok=bool(text))
+        update.update(result=cut(text, MAX_RESULT_CHARS) or "(empty result)", ok=bool(text))
     return update
-
-
-def _cut(text: str) -> str:
-    if len(text) <= MAX_RESULT_CHARS:
-        return text
-    return f"{text[:MAX_RESULT_CHARS]}\n[... cut {len(text) - MAX_RESULT_CHARS} characters]"
 
 
 def route_after_model(state: ExecutorState) -> Literal["tools", "__end__"]:

@@ -13,6 +13,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
 from memento.graphs.context import Context
+from memento.graphs.threads import thread_finished
 
 
 class FeedbackError(ValueError):
@@ -38,7 +39,7 @@ async def give_feedback(
     snapshot = await graph.aget_state(config)
     if not snapshot.values:
         raise FeedbackError(f"no thread {thread_id!r} in this checkpointer")
-    if snapshot.next or snapshot.tasks:  # tasks: a step whose writes were saved, not yet applied
+    if not thread_finished(snapshot):
         pending = [t.name for t in snapshot.tasks]
         raise FeedbackError(f"thread {thread_id!r} has not finished (next: {pending})")
     previous = snapshot.values.get("reward")

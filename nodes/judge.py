@@ -7,7 +7,6 @@ configured, else no reward yet (delayed feedback can give it later).
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from langchain_core.messages import HumanMessage
@@ -19,7 +18,7 @@ from memento.graphs.context import Context
 from memento.graphs.deps import Deps
 from memento.graphs.prompts import SELF_JUDGE_PROMPT
 from memento.graphs.state import State
-from memento.redact import redact
+from memento.graphs.timeouts import call_model, model_error
 
 
 async def _self_judge(state: State, ctx: Context, deps: Deps) -> dict[str, Any]:
@@ -27,9 +26,7 @@ async def _self_judge(state: State, ctx: Context, deps: Deps) -> dict[str, Any]:
     prompt = SELF_JUDGE_PROMPT.format(
         question=state["task"], evidence=evidence or "(none)", prediction=state.get("answer", "")
     )
-    reply = await asyncio.wait_for(
-        deps.model("judge", ctx).ainvoke([HumanMessage(prompt)]), ctx.model_timeout_s
-    )
+    reply = await call_model(deps.model("judge", ctx).ainvoke([HumanMessage(prompt)]), ctx)
     try:
         correct, rationale = parse_verdict(reply.text)
     except ValueError as exc:
@@ -50,11 +47,11 @@ async def judge(state: State, runtime: Runtime[Context], *, deps: Deps) -> dict[
             metrics = score(answer, truth, "deepresearcher")
             judgement: dict[str, Any] = {"method": ctx.reward_metric, **metrics.model_dump()}
             if ctx.reward_metric == "llm":
-                verdict = await asyncio.wait_for(
+                verdict = await call_model(
                     allm_judge(
                         deps.model("judge", ctx), state["task"], answer, split_answers(truth)
                     ),
-                    ctx.model_timeout_s,
+                    ctx,
                 )
                 judgement.update(correct=verdict.correct, rationale=verdict.rationale)
                 return {"reward": 1.0 if verdict.correct else 0.0, "judgement": judgement}
@@ -62,8 +59,6 @@ async def judge(state: State, runtime: Runtime[Context], *, deps: Deps) -> dict[
         if deps.has_judge(ctx):
             return await _self_judge(state, ctx, deps)
     except Exception as exc:  # noqa: BLE001 - a failing judge leaves the reward open
-        late = isinstance(exc, TimeoutError) and not str(exc)
-        reason = f"no reply within {ctx.model_timeout_s:g} s" if late else exc
-        error = redact(f"{type(exc).__name__}: {reason}")[:500]
+        error = model_error("", exc, ctx)
         return {"reward": None, "judgement": {"method": "error", "error": error}}
     return {"reward": None, "judgement": {"method": "none", "note": "awaiting feedback"}}

@@ -2,12 +2,12 @@
 
 Malformed replies get `plan_retries` repair rounds (the parse error is fed back); after that the
 run ends as a recorded failure (reward 0, raw output kept), never an exception. A reply slower
-than `model_timeout_s` is a failed call; raw output is kept (and fed back) up to `MAX_RAW_CHARS`.
+than `model_timeout_s` is a failed call; raw output is kept (and fed back) up to `MAX_RAW_CHARS`
+(longer replies are cut, see memento.graphs.text_limits).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -29,9 +29,10 @@ from memento.graphs.prompts import (
     RESULT_BLOCK,
 )
 from memento.graphs.state import ShownCase, State
-from memento.redact import redact
+from memento.graphs.text_limits import MAX_TEXT_CHARS, cut
+from memento.graphs.timeouts import call_model, model_error
 
-MAX_RAW_CHARS = 20_000
+MAX_RAW_CHARS = MAX_TEXT_CHARS
 """Longest raw planner reply kept in state and fed back for repair; the rest is cut."""
 
 
@@ -91,16 +92,12 @@ async def plan(state: State, runtime: Runtime[Context], *, deps: Deps) -> dict[s
     note = {"model_note": stand_in} if stand_in else {}
     for _ in range(ctx.plan_retries + 1):
         try:
-            reply = await asyncio.wait_for(model.ainvoke(messages), ctx.model_timeout_s)
+            reply = await call_model(model.ainvoke(messages), ctx)
         except Exception as exc:  # noqa: BLE001 - a failing model is a recorded failure
-            late = isinstance(exc, TimeoutError) and not str(exc)
-            reason = f"no reply within {ctx.model_timeout_s:g} s" if late else exc
-            error = redact(f"planner model error: {type(exc).__name__}: {reason}")[:500]
+            error = model_error("planner model error: ", exc, ctx)
             break
         text = str(reply.text)
-        raw = text
-        if len(text) > MAX_RAW_CHARS:
-            raw = f"{text[:MAX_RAW_CHARS]}\n[... cut {len(text) - MAX_RAW_CHARS} characters]"
+        raw = cut(text, MAX_RAW_CHARS)
         raws.append(raw)
         try:
             out = parse_planner_output(text)

@@ -93,6 +93,7 @@ def run(
 ) -> None:
     """Run one task end to end and print the answer and where its case was stored."""
     from memento.graphs.models import ModelNotConfiguredError, resolve_spec
+    from memento.graphs.threads import thread_finished
 
     ctx = _context(
         llm=llm,
@@ -114,7 +115,7 @@ def run(
     async def body(graph: Any) -> None:
         config = {"configurable": {"thread_id": tid}}
         snapshot = await graph.aget_state(config)
-        if snapshot.values and not snapshot.next and not snapshot.tasks:
+        if thread_finished(snapshot):
             if not as_json:
                 typer.echo(f"thread {tid} already finished; stored result:")
             _print_result(snapshot.values, tid, store, as_json)

@@ -25,6 +25,7 @@ from memento.eval.metrics import MetricFamily, score
 from memento.eval.results import ResultRow
 from memento.eval.usage import PriceTable, totals
 from memento.graphs.context import Context
+from memento.graphs.threads import thread_finished
 from memento.redact import redact
 
 ATTACHMENT_LINE = "Attached file: {path}"
@@ -93,9 +94,7 @@ def task_input(task: Task) -> dict[str, Any]:
 async def _final_values(graph: Any, task: Task, config: dict[str, Any], ctx: Context) -> Any:
     """Run (or resume, or just read back) the task's thread; return its final values."""
     snapshot = await graph.aget_state(config)
-    # `next` leaves out a step whose writes were saved before the process died (e.g. judge
-    # done, write_memory not yet started); `tasks` still lists it, so that thread resumes.
-    if snapshot.values and not snapshot.next and not snapshot.tasks:
+    if thread_finished(snapshot):
         return snapshot.values  # finished before; only its row was lost
     payload = None if snapshot.values else task_input(task)
     return await graph.ainvoke(payload, config, context=ctx, durability="sync")
