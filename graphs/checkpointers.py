@@ -13,6 +13,11 @@ from pathlib import Path
 from typing import Any
 
 
+def is_dsn(spec: str) -> bool:
+    """True for a PostgreSQL connection string (postgres:// or postgresql://)."""
+    return spec.startswith(("postgres://", "postgresql://"))
+
+
 def describe(spec: str) -> str:
     """The spec with any password hidden, for logs and messages."""
     if "://" in spec and "@" in spec:
@@ -32,7 +37,7 @@ async def open_checkpointer(spec: str | Path) -> AsyncIterator[Any]:
 
         yield InMemorySaver()
         return
-    if text.startswith(("postgres://", "postgresql://")):
+    if is_dsn(text):
         try:
             from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
         except ImportError as exc:  # pragma: no cover - depends on the optional extra

@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from memento.graphs.checkpointers import is_dsn
+
 
 class TrainerBusyError(RuntimeError):
     """Another trainer holds the lock of this share's channel."""
@@ -19,7 +21,7 @@ class TrainerBusyError(RuntimeError):
 def take_trainer_lock(spec: str, channel: str) -> Any:
     """A held lock object for the channel (kept open for the trainer's life)."""
     name = f"memento_q_trainer:{channel}"
-    if spec.startswith(("postgres://", "postgresql://")):
+    if is_dsn(spec):
         import psycopg
 
         conn = psycopg.connect(spec, autocommit=True)

@@ -51,7 +51,7 @@ def _print_summary(summary: Any, as_json: bool) -> None:
 
 def _server_checkpointer() -> str | None:
     """MEMENTO_CHECKPOINTER when it names Postgres; else the run folder's SQLite file is used."""
-    from memento.memory.q_share import is_dsn
+    from memento.graphs.checkpointers import is_dsn
     from memento.settings import get_settings
 
     spec = get_settings().checkpointer

@@ -13,13 +13,15 @@ import re
 import uuid
 from pathlib import Path
 
+from memento.graphs.checkpointers import is_dsn
+
 TAG_FILE = "run_tag"
 _TAG = re.compile(r"^[a-z0-9]{1,32}$")
 
 
 def uses_shared_stores(checkpointer: str | None, chroma_url: str | None) -> bool:
     """True when the run's checkpoints or cases live outside its folder (a server)."""
-    return bool(chroma_url) or str(checkpointer or "").startswith(("postgres://", "postgresql://"))
+    return bool(chroma_url) or is_dsn(str(checkpointer or ""))
 
 
 def resolve_run_tag(out: Path, *, shared: bool) -> str:

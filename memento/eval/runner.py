@@ -159,6 +159,15 @@ def _accuracy_judge(judge: Any, ctx: Context) -> AccuracyJudge | None:
     return AccuracyJudge(model=load_chat_model(spec), name=spec) if spec else None
 
 
+def _check_config(tasks: Sequence[Task], config: EvalConfig) -> None:
+    """Raise ValueError for epochs or concurrency below 1, or duplicate task ids."""
+    if config.epochs < 1 or config.concurrency < 1:
+        raise ValueError(f"epochs and concurrency must be >= 1, got {config.epochs}, "
+                         f"{config.concurrency}")  # fmt: skip
+    if len({t.task_id for t in tasks}) != len(tasks):
+        raise ValueError("task ids must be unique (they are the resume keys)")
+
+
 def _check_models(ctx: Context, planner: Any, executor: Any) -> None:
     """Raise ModelNotConfiguredError now rather than on every task."""
     from memento.graphs.models import resolve_spec
@@ -231,6 +240,7 @@ async def run_eval(
     from memento.graphs.builder import build_graph
     from memento.graphs.checkpointers import open_checkpointer
 
+    _check_config(tasks, config)
     if config.run_tag is None:
         config = dataclasses.replace(config, run_tag=_run_tag(config))
     if config.workers > 1:
@@ -243,11 +253,6 @@ async def run_eval(
             run_eval_workers, tasks, config, planner=planner, executor=executor, judge=judge,
             progress=progress,
         )  # fmt: skip
-    if config.epochs < 1 or config.concurrency < 1:
-        raise ValueError(f"epochs and concurrency must be >= 1, got {config.epochs}, "
-                         f"{config.concurrency}")  # fmt: skip
-    if len({t.task_id for t in tasks}) != len(tasks):
-        raise ValueError("task ids must be unique (they are the resume keys)")
     ctx = mode_context(config.context, config.memory, Path(config.out), config.run_tag or "")
     _check_models(ctx, planner, executor)
     run_learner = _learner(learner, config.memory)

@@ -31,7 +31,13 @@ from memento.eval.results import ResultRow, ResultsWriter, finished_keys
 from memento.eval.run_progress import RunProgress
 from memento.eval.run_summary import EvalSummary, summarize_run
 from memento.eval.run_tag import resolve_run_tag
-from memento.eval.runner import STORE_DIR, EvalConfig, _check_models, mode_context
+from memento.eval.runner import (
+    STORE_DIR,
+    EvalConfig,
+    _check_config,
+    _check_models,
+    mode_context,
+)
 from memento.eval.worker_process import Stores, WorkerSpec, open_bank, worker_main
 
 Key = tuple[str, int]
@@ -43,6 +49,8 @@ PRELOAD = [
     "langgraph.checkpoint.postgres.aio",
 ]
 POLL_S = 0.2
+ORPHAN_GRACE_S = 2.0
+"""Quiet time with every live worker idle after which pairs still marked queued count as lost."""
 
 
 class WorkersConfigError(ValueError):
@@ -54,8 +62,7 @@ def resolve_stores(config: EvalConfig, workers: int) -> Stores:
 
     (`run_eval` keeps `workers == 1` in its own process, where the embedded store is fine.)
     """
-    from memento.graphs.checkpointers import describe
-    from memento.memory.q_share import is_dsn
+    from memento.graphs.checkpointers import describe, is_dsn
     from memento.settings import get_settings
 
     settings = get_settings()
@@ -72,7 +79,7 @@ def resolve_stores(config: EvalConfig, workers: int) -> Stores:
             f"--workers {workers} needs server-backed memory: the embedded Chroma store and a "
             f"SQLite checkpoint file serve one process. Missing: {'; '.join(missing)}."
         )
-    share = settings.q_share or (saver if is_dsn(saver) else None)
+    share = settings.q_share or saver  # the checkpointer's database is a DSN by now
     return Stores(url, saver, share)
 
 
@@ -85,7 +92,13 @@ async def _setup_checkpointer(spec: str) -> None:
 
 
 class _Pool:
-    """The parent's view of the worker processes: queues, liveness, pairs in flight."""
+    """The parent's view of the worker processes: queues, liveness, pairs queued and in flight.
+
+    The parent tracks every pair it queued until a worker announces it ("start"), and every pair
+    a worker runs until its row arrives, so a dead worker's pairs are queued again exactly when
+    they are neither done, queued nor in flight (never by asking the queue whether it is empty,
+    which a multiprocessing queue cannot answer reliably).
+    """
 
     def __init__(self, spec: WorkerSpec, workers: int) -> None:
         # Workers fork from a server process that imported the heavy modules once.
@@ -97,12 +110,32 @@ class _Pool:
             mp.Process(target=worker_main, args=(spec, wid, self.jobs, self.events), daemon=True)
             for wid in range(workers)
         ]
+        self.queued: set[Key] = set()
         self.in_flight: dict[int, set[Key]] = {wid: set() for wid in range(workers)}
+        self.ready: set[int] = set()
         self.dead: set[int] = set()
         self.errors: list[str] = []
         self.orphans = False
+        self.last_event = time.monotonic()
         for proc in self.procs:
             proc.start()
+
+    def put(self, key: Key, index_of: dict[str, int]) -> None:
+        """Queue `key` unless it is already queued or running on a live worker."""
+        if key in self.queued or any(key in keys for keys in self.in_flight.values()):
+            return
+        self.queued.add(key)
+        self.jobs.put((index_of[key[0]], key[1]))
+
+    def started(self, wid: int, key: Key) -> None:
+        """A worker took `key` from the queue and runs it."""
+        self.queued.discard(key)
+        self.in_flight.setdefault(wid, set()).add(key)
+
+    def finished(self, wid: int, key: Key) -> None:
+        """A worker sent `key`'s row."""
+        self.queued.discard(key)
+        self.in_flight.get(wid, set()).discard(key)
 
     def reap(self, pending: set[Key], index_of: dict[str, int]) -> None:
         """Queue again the pairs of workers that died; fail when none is left."""
@@ -110,19 +143,32 @@ class _Pool:
             if wid in self.dead or proc.is_alive():
                 continue
             self.dead.add(wid)
-            for key in self.in_flight.pop(wid, set()) & pending:
-                self.jobs.put((index_of[key[0]], key[1]))
+            lost = self.in_flight.pop(wid, set()) & pending
+            for key in sorted(lost):
+                self.put(key, index_of)
             self.orphans = True
         if len(self.dead) == len(self.procs):
             detail = "; ".join(self.errors) or "no message (killed?)"
             raise RuntimeError(f"every eval worker died: {detail}")
-        busy = any(self.in_flight.get(w) for w in range(len(self.procs)) if w not in self.dead)
-        if self.orphans and not busy and self.jobs.empty():
-            # A worker may die between taking a pair and announcing it: queue what is left.
-            # A pair run twice is harmless (same thread id, its row is written once).
+        if self.orphans and self._idle():
+            # A worker may die between taking a pair and announcing it: that pair stays
+            # "queued" here while no live worker has work. Queue those pairs once more.
             self.orphans = False
-            for key in pending:
-                self.jobs.put((index_of[key[0]], key[1]))
+            stale = self.queued & pending
+            self.queued -= stale
+            for key in sorted(stale):
+                self.put(key, index_of)
+
+    def _idle(self) -> bool:
+        """Every live worker is ready, runs nothing, and none spoke for ORPHAN_GRACE_S.
+
+        Idle workers wait on the queue, so a pair still in it would have been announced.
+        """
+        live = [w for w in range(len(self.procs)) if w not in self.dead]
+        return (
+            all(w in self.ready and not self.in_flight.get(w) for w in live)
+            and time.monotonic() - self.last_event >= ORPHAN_GRACE_S
+        )
 
     def stop(self, per_worker: int) -> None:
         """Send each worker's loops a None, then wait for them (killing stragglers)."""
@@ -157,10 +203,9 @@ def run_eval_workers(
         RuntimeError: every worker died (their errors are named).
     """
     workers = config.workers
-    if workers < 1 or config.epochs < 1 or config.concurrency < 1:
-        raise ValueError("workers, epochs and concurrency must be >= 1")
-    if len({t.task_id for t in tasks}) != len(tasks):
-        raise ValueError("task ids must be unique (they are the resume keys)")
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    _check_config(tasks, config)
     stores = resolve_stores(config, workers)
     out = Path(config.out)
     if config.run_tag is None:  # workers always share server stores: scope this run in them
@@ -198,12 +243,12 @@ def run_eval_workers(
                 bar.start_epoch(epoch, len(tasks), len(tasks) - len(todo))
                 pending = {(t.task_id, epoch) for t in todo}
                 for t in todo:
-                    pool.jobs.put((index_of[t.task_id], epoch))
+                    pool.put((t.task_id, epoch), index_of)
                 while pending:
                     _drain_events(pool, pending, writer, bar)
+                    pool.reap(pending, index_of)  # right after the drain: its view is fresh
                     if trainer is not None:
                         trainer.poll()
-                    pool.reap(pending, index_of)
                 ran += len(todo)
     finally:
         pool.stop(config.concurrency)
@@ -224,12 +269,16 @@ def _drain_events(pool: _Pool, pending: set[Key], writer: ResultsWriter, bar: Ru
             kind, wid, body = pool.events.get(timeout=left)
         except queue.Empty:
             return
-        if kind == "start":
-            pool.in_flight.setdefault(wid, set()).add(tuple(body))
+        pool.last_event = time.monotonic()
+        if kind == "ready":
+            pool.ready.add(wid)
+        elif kind == "start":
+            task_id, epoch = body
+            pool.started(wid, (task_id, epoch))
         elif kind == "row":
             row = ResultRow.model_validate_json(body)
-            pool.in_flight.get(wid, set()).discard(row.key)
-            if row.key in pending:  # a re-queued pair may finish twice; its row is written once
+            pool.finished(wid, row.key)
+            if row.key in pending:  # a re-queued orphan may finish twice; its row is written once
                 pending.discard(row.key)
                 writer.append(row)
                 bar.advance(row)
