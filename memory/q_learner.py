@@ -24,6 +24,7 @@ Eviction (`budget`): the rule is documented in `memento.memory.q_capacity`.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -120,18 +121,49 @@ def credit_weights(
     return {cid: 1.0 if cid in used else unused_weight for cid in shown_ids}
 
 
-def live_selector(
-    bank: CaseBank, network: QNetwork, greedy: bool, temperature: float, **kwargs: Any
-) -> QSelector:
-    """A `QSelector` scoring with `network` itself (not a checkpoint), greedy or softmax."""
-    return QSelector(
-        bank,
-        network=network,
-        mode="greedy" if greedy else "softmax",
-        temperature=temperature,
-        seed=network.config.seed,
-        **kwargs,
-    )
+def bank_config(bank: CaseBank) -> QConfig:
+    """The default network configuration for `bank`: its embedding size (MiniLM: 384)."""
+    return QConfig(dim=bank.dimension or len(bank.embed_query("dimension probe")))
+
+
+def fresh_network(bank: CaseBank, config: QConfig | None = None) -> QNetwork:
+    """The seeded initial network (every process builds the same one from the same config)."""
+    config = config or bank_config(bank)
+    seed_everything(config.seed)
+    return QNetwork(config)
+
+
+class KeptSelectors:
+    """One `QSelector` per policy over a live network, kept from task to task.
+
+    A selector built per task restarts its exploration RNG at the network's seed, so a softmax
+    policy would draw the same noise for every task. Kept selectors read the bank's count and
+    vectors on every query (no timed caches), so each task sees every case written before it.
+    """
+
+    def __init__(self) -> None:
+        """Start with none kept."""
+        self._kept: dict[tuple[Any, ...], QSelector] = {}
+        self._lock = threading.Lock()
+
+    def get(
+        self, bank: CaseBank, network: QNetwork, greedy: bool, temperature: float, **kwargs: Any
+    ) -> QSelector:
+        """The kept selector of this policy; a new one when the network was swapped (reload)."""
+        key = (greedy, temperature, tuple(sorted(kwargs.items())))
+        with self._lock:
+            kept = self._kept.get(key)
+            if kept is None or kept.network is not network:
+                options = {"count_seconds": 0.0, "cache_seconds": 0.0, **kwargs}
+                kept = self._kept[key] = QSelector(
+                    bank,
+                    network=network,
+                    mode="greedy" if greedy else "softmax",
+                    temperature=temperature,
+                    seed=network.config.seed,
+                    **options,
+                )
+            return kept
 
 
 class QLearner:
@@ -164,13 +196,12 @@ class QLearner:
             self.dir / REPLAY_FILE, capacity=self.settings.replay_capacity
         )
         self.step = 0
-        # Without a config the network matches the bank's embedding size (MiniLM: 384).
-        dim = bank.dimension or len(bank.embed_query("dimension probe"))
-        self.network = self._load_or_fresh(config or QConfig(dim=dim), allow_fallback)
+        self.network = self._load_or_fresh(config or bank_config(bank), allow_fallback)
         self.optimizer = make_optimizer(self.network)
         self.rng = np.random.default_rng(self.network.config.seed)
         self._updates = 0
         self._saved_at = 0
+        self._selectors = KeptSelectors()
 
     @classmethod
     def open(
@@ -188,7 +219,7 @@ class QLearner:
         self, *, greedy: bool = True, temperature: float = 0.1, **kwargs: Any
     ) -> QSelector:
         """A `QSelector` over this learner's bank that scores with the live network."""
-        return live_selector(self.bank, self.network, greedy, temperature, **kwargs)
+        return self._selectors.get(self.bank, self.network, greedy, temperature, **kwargs)
 
     def _load_or_fresh(self, config: QConfig, allow_fallback: bool) -> QNetwork:
         if (self.dir / "q.pt").exists():
@@ -206,8 +237,7 @@ class QLearner:
                 keep = self.dir / "q.pt.corrupt"
                 (self.dir / "q.pt").replace(keep)
                 logger.warning("Q checkpoint unusable (%s); kept as %s, starting fresh", exc, keep)
-        seed_everything(config.seed)
-        return QNetwork(config)
+        return fresh_network(self.bank, config)
 
     def record(
         self,

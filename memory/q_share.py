@@ -37,9 +37,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from memento.graphs.checkpointers import is_dsn
 from memento.memory.q_checkpoint import CheckpointError, bank_model_hash
-from memento.memory.q_function import QConfig, QNetwork, seed_everything
-from memento.memory.q_learner import LearnerConfig, QLearner, live_selector
+from memento.memory.q_function import QConfig
+from memento.memory.q_learner import KeptSelectors, LearnerConfig, QLearner, fresh_network
 from memento.memory.q_lock import TrainerBusyError, take_trainer_lock
 from memento.memory.q_selector import QSelector
 from memento.memory.q_transitions import (
@@ -65,11 +66,6 @@ LOG_FILE = "transitions.sqlite"
 logger = logging.getLogger(__name__)
 
 
-def is_dsn(spec: str) -> bool:
-    """True for a PostgreSQL connection string."""
-    return spec.startswith(("postgres://", "postgresql://"))
-
-
 @dataclass
 class QShare:
     """Where workers and the trainer meet: the transition log and the weights store."""
@@ -82,9 +78,7 @@ class QShare:
     def close(self) -> None:
         """Close both connections."""
         self.log.close()
-        close = getattr(self.weights, "close", None)
-        if close is not None:
-            close()
+        self.weights.close()
 
 
 def open_share(spec: str | Path, bank: CaseBank, *, channel: str = "default") -> QShare:
@@ -104,14 +98,6 @@ def open_share(spec: str | Path, bank: CaseBank, *, channel: str = "default") ->
     )
 
 
-def _fresh(bank: CaseBank, config: QConfig | None) -> QNetwork:
-    """The seeded initial network every worker starts from before the first publication."""
-    dim = bank.dimension or len(bank.embed_query("dimension probe"))
-    config = config or QConfig(dim=dim)
-    seed_everything(config.seed)
-    return QNetwork(config)
-
-
 class QWorker:
     """A worker's learner: logs transitions, acts on the newest published weights."""
 
@@ -127,10 +113,11 @@ class QWorker:
         self.bank = bank
         self.share = share
         self.namespace = namespace
-        self.network = _fresh(bank, config)
+        self.network = fresh_network(bank, config)
         self.version = 0
         self.loads = 0
         self._lock = threading.Lock()
+        self._selectors = KeptSelectors()
         self.refresh()
 
     def refresh(self) -> int:
@@ -157,7 +144,7 @@ class QWorker:
     ) -> QSelector:
         """A selector over the newest published weights (checked now, at the task's start)."""
         self.refresh()
-        return live_selector(self.bank, self.network, greedy, temperature, **kwargs)
+        return self._selectors.get(self.bank, self.network, greedy, temperature, **kwargs)
 
     def record(
         self,
@@ -283,6 +270,13 @@ class QTrainer:
     def acquire(self) -> None:
         """Take the channel's trainer lock or raise TrainerBusyError."""
         self._lock_handle = take_trainer_lock(self.share.spec, self.share.channel)
+
+    def close(self) -> None:
+        """Release the trainer lock (its connection or file) and close the share."""
+        if self._lock_handle is not None:
+            self._lock_handle.close()
+            self._lock_handle = None
+        self.share.close()
 
     def serve(self, stop: threading.Event, interval: float = 1.0) -> None:
         """Hold the trainer lock and poll every `interval` seconds until `stop` is set."""

@@ -61,6 +61,9 @@ class WeightsStore(Protocol):
     def load(self) -> QCheckpoint | None:
         """The newest version, verified, or None when nothing was published."""
 
+    def close(self) -> None:
+        """Release connections (if any)."""
+
 
 def _verified(ckpt: QCheckpoint, where: str) -> QCheckpoint:
     expected = ckpt.meta.extra.get(DIGEST_KEY)
@@ -76,6 +79,9 @@ class DirWeights:
         """Use `directory` (created on first publish)."""
         self.dir = Path(directory)
         self.identity = identity
+
+    def close(self) -> None:
+        """Nothing to close: files are opened per call."""
 
     def version(self) -> int:
         """The sidecar's version."""

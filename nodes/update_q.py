@@ -3,7 +3,8 @@
 Cases the planner said it used get full credit, the other shown cases a smaller weight (the
 learner's configuration). The transition is keyed by thread id, so a replayed node does not
 train twice on it. Learners are not thread-safe (a torch optimizer's state is updated in place),
-so concurrent tasks of one process (`memento eval --concurrency N`) record one at a time.
+so concurrent tasks of one process (`memento eval --concurrency N`) record into one learner
+one at a time; different learners (other namespaces or homes) do not wait for each other.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
+import weakref
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -22,12 +24,24 @@ from memento.graphs.state import State
 from memento.nodes.write_memory import case_id_for
 from memento.redact import redact
 
-_RECORD_LOCK = threading.Lock()
-"""Serialises `learner.record`: two concurrent updates corrupt the optimizer state."""
+_LOCKS: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
+_GUARD = threading.Lock()
+"""Guards `_LOCKS`."""
+_SHARED = threading.Lock()
+"""The lock of learners that cannot be weakly referenced."""
+
+
+def _lock_of(learner: Any) -> threading.Lock:
+    """The lock serialising `learner.record`: two concurrent updates corrupt optimizer state."""
+    with _GUARD:
+        try:
+            return _LOCKS.setdefault(learner, threading.Lock())
+        except TypeError:  # not weak-referenceable or unhashable: share one lock
+            return _SHARED
 
 
 def _record(learner: Any, *args: Any, **kwargs: Any) -> Any:
-    with _RECORD_LOCK:
+    with _lock_of(learner):
         return learner.record(*args, **kwargs)
 
 

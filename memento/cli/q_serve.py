@@ -56,17 +56,21 @@ def serve_trainer(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     where = f"{describe(spec)} channel {channel!r}"
-    if once:
-        reports = trainer.drain()
-        version = reports[-1].version if reports else q_share.weights.version()
-        learned = sum(r.learned for r in reports)
-        typer.echo(f"learned {learned} transitions; published v{version} to {where}")
-        return
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    typer.echo(f"training from {where}; Ctrl-C to stop", err=True)
     try:
-        trainer.serve(stop, interval)
-    except KeyboardInterrupt:
-        trainer.drain()
-    typer.echo(f"stopped at v{q_share.weights.version()} ({trainer.learned} learned)", err=True)
+        if once:
+            reports = trainer.drain()
+            version = reports[-1].version if reports else q_share.weights.version()
+            learned = sum(r.learned for r in reports)
+            typer.echo(f"learned {learned} transitions; published v{version} to {where}")
+            return
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        typer.echo(f"training from {where}; Ctrl-C to stop", err=True)
+        try:
+            trainer.serve(stop, interval)
+        except KeyboardInterrupt:
+            trainer.drain()
+        version = q_share.weights.version()
+        typer.echo(f"stopped at v{version} ({trainer.learned} learned)", err=True)
+    finally:
+        trainer.close()

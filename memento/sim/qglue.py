@@ -27,7 +27,6 @@ class GraphQLearner:
         self.learner = learner
         self.namespace = namespace
         self.shortlist = shortlist
-        self._selectors: dict[tuple[bool, float], Any] = {}
 
     def record(
         self,
@@ -54,27 +53,15 @@ class GraphQLearner:
     def selector(self, *, greedy: bool = True, temperature: float = 1.0) -> Any:
         """The Q read policy over the learner's bank, using its live network.
 
-        One selector per policy is kept, so a sampling policy's random stream goes on from task
-        to task instead of restarting at its seed (which would draw the same noise every task).
-        Its timed caches are off, so what it sees never depends on how fast tasks run.
+        The learner keeps one selector per policy (its sampling stream goes on from task to
+        task), reading the bank afresh on every query.
         """
-        from memento.memory.q_selector import QSelector
-
-        key = (greedy, temperature)
-        kept = self._selectors.get(key)
-        if kept is None or kept.network is not self.learner.network:  # a reload swaps networks
-            self._selectors[key] = QSelector(
-                self.learner.bank,
-                network=self.learner.network,
-                mode="greedy" if greedy else "softmax",
-                temperature=temperature if not greedy else 0.1,
-                shortlist=max(self.shortlist, 1),
-                exact_below=0 if self.shortlist else 10**9,
-                seed=self.learner.network.config.seed,
-                count_seconds=0.0,  # a kept selector must see every case written since the
-                cache_seconds=0.0,  # last task: timed caches would make runs depend on timing
-            )
-        return self._selectors[key]
+        return self.learner.selector(
+            greedy=greedy,
+            temperature=temperature if not greedy else 0.1,
+            shortlist=max(self.shortlist, 1),
+            exact_below=0 if self.shortlist else 10**9,
+        )
 
 
 def graph_learner(
