@@ -254,7 +254,7 @@ def run_eval_workers(
         pool.stop(config.concurrency)
         if trainer is not None:
             trainer.drain()
-            trainer.share.close()
+            trainer.close()  # releases the trainer lock too
     return summarize_run(
         writer.path, tasks, memory=config.memory, epochs=config.epochs, metric=config.metric,
         seed=config.seed, ran=ran, skipped=skipped, seconds=time.perf_counter() - started,
