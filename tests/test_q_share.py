@@ -90,8 +90,13 @@ def test_worker_never_loads_a_half_written_version(
         other = open_share(share_spec, bank, channel="test")  # own connection, like a process
         reader = QWorker(bank, other, toy_config())
         deadline = time.monotonic() + 30  # a liveness bound, not a timing assertion
-        while len(set(seen)) < 4 and time.monotonic() < deadline:
+        versions: set[int] = set()
+        while len(versions) < 4 and time.monotonic() < deadline:
             seen.append(reader.refresh())
+            versions.add(seen[-1])
+            # A worker checks between tasks, not in a busy loop: spinning here (and rebuilding
+            # a set of every reading, as this loop once did) starves the trainer of the GIL.
+            time.sleep(0.001)
     finally:
         stop.set()
         publisher.join()
