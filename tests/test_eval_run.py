@@ -162,6 +162,34 @@ async def test_rerun_skips_finished_pairs(tmp_path: Path, tasks: list[Task]) -> 
     assert set(counts.values()) == {1} and len(counts) == 12
 
 
+async def test_new_tasks_each_epoch_through_first_epoch(tmp_path: Path, tasks: list[Task]) -> None:
+    """One call per epoch with other tasks: rows carry the epoch, cases carry over."""
+    bank = make_bank(tmp_path / "chroma")
+    out = tmp_path / "run"
+    first = await run_eval(tasks[:3], config(out, "similarity", epochs=1), **offline(bank))
+    second = await run_eval(
+        tasks[3:], config(out, "similarity", epochs=2, first_epoch=2), **offline(bank)
+    )
+    assert first.ran == 3 and second.ran == 3 and second.skipped == 0
+    assert keys(out) == Counter(
+        {("similarity", t.task_id, 1): 1 for t in tasks[:3]}
+        | {("similarity", t.task_id, 2): 1 for t in tasks[3:]}
+    )
+    assert second.epochs[1].n == 3 and second.epochs[0].n == 0
+    written = {r.case_written for r in read_results(out) if r.epoch == 1}
+    later = [r for r in read_results(out) if r.epoch == 2]
+    assert all(set(r.case_ids) & written for r in later)  # epoch 1's cases are retrieved
+
+
+@pytest.mark.parametrize("first_epoch", [0, 3])
+def test_first_epoch_outside_the_run_is_refused(
+    tmp_path: Path, tasks: list[Task], first_epoch: int
+) -> None:
+    with pytest.raises(ValueError, match="first_epoch must be in 1..epochs"):
+        run_eval_sync(tasks, config(tmp_path, "none", first_epoch=first_epoch), progress=False)
+    assert not (tmp_path / "results.jsonl").exists()
+
+
 def hanging_lookup(after: int) -> BaseTool:
     """`lookup` that hangs from its (after + 1)-th call on: a run that must be interrupted."""
     calls = 0

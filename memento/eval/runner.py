@@ -46,6 +46,9 @@ class EvalConfig:
     """Memory mode: none (no retrieval, no learning), similarity, or q (learned Q-function)."""
     epochs: int = 1
     """Passes over the tasks; cases written in epoch e are retrievable in epoch e+1."""
+    first_epoch: int = 1
+    """First epoch this call runs (earlier ones ran in earlier calls, possibly over other
+    tasks: a protocol with new tasks each epoch calls once per epoch with first_epoch=epochs)."""
     seed: int = 0
     """Seed of the summary's bootstrap intervals (the task sample is drawn by the caller)."""
     concurrency: int = 1
@@ -160,10 +163,13 @@ def _accuracy_judge(judge: Any, ctx: Context) -> AccuracyJudge | None:
 
 
 def _check_config(tasks: Sequence[Task], config: EvalConfig) -> None:
-    """Raise ValueError for epochs or concurrency below 1, or duplicate task ids."""
+    """Raise ValueError for bad epochs, first_epoch, concurrency or duplicate task ids."""
     if config.epochs < 1 or config.concurrency < 1:
         raise ValueError(f"epochs and concurrency must be >= 1, got {config.epochs}, "
                          f"{config.concurrency}")  # fmt: skip
+    if not 1 <= config.first_epoch <= config.epochs:
+        raise ValueError(f"first_epoch must be in 1..epochs ({config.epochs}), "
+                         f"got {config.first_epoch}")  # fmt: skip
     if len({t.task_id for t in tasks}) != len(tasks):
         raise ValueError("task ids must be unique (they are the resume keys)")
 
@@ -291,7 +297,7 @@ async def run_eval(
                 if config.prune_checkpoints and row.error is None and row.thread_id:
                     await saver.adelete_thread(row.thread_id)  # the row now stands for it
 
-            for epoch in range(1, config.epochs + 1):
+            for epoch in range(config.first_epoch, config.epochs + 1):
                 todo = [t for t in tasks if (t.task_id, epoch) not in done]
                 skipped += len(tasks) - len(todo)
                 bar.start_epoch(epoch, len(tasks), len(tasks) - len(todo))

@@ -237,7 +237,7 @@ def run_eval_workers(
             ResultsWriter(out) as writer,
             RunProgress(label=label, epochs=config.epochs, enabled=progress) as bar,
         ):
-            for epoch in range(1, config.epochs + 1):
+            for epoch in range(config.first_epoch, config.epochs + 1):
                 todo = [t for t in tasks if (t.task_id, epoch) not in done]
                 skipped += len(tasks) - len(todo)
                 bar.start_epoch(epoch, len(tasks), len(tasks) - len(todo))
