@@ -1,13 +1,19 @@
 """How far case selection can go in the simulated world: similarity, Q and a family-aware oracle.
 
-The oracle is NOT a memory mode: it reads each case's task family (known only to the simulation)
-and shows, from the same 16 most similar cases the Q policy re-ranks, the case of the very same
-question first, then cases of the same family (positive before negative), then unrelated ones,
-and never the surface-similar twin family. It bounds what any learned selection could reach in
-this world; similarity and Q run through exactly the same `run_eval` protocol as `memento demo`.
+Two protocols (`SimConfig.questions`): "repeat" asks the same 50 questions every epoch, "fresh"
+asks 50 new ones of the same families each epoch. Policies: no memory, similarity, the Q learner
+with each network form ("residual": similarity plus a learned correction; "mlp": the library's
+default network), and the oracle.
 
-Writes only under benchmarks/out/sim_ceiling/. Run from the repository root:
-    .venv/bin/python benchmarks/sim_ceiling.py --seeds 7,11
+The oracle is NOT a memory mode: it reads each case's task family (known only to the
+simulation) and shows, from the same 16 most similar cases the Q policy re-ranks, the case of
+the very same question first, then cases of the same family (positive before negative), then
+unrelated ones, and never the surface-similar twin family. It bounds what any learned
+selection could reach in this world; every policy runs through the same `run_eval` protocol
+as `memento demo`.
+
+Writes only under benchmarks/out/sim_ceiling/. Run from the repository root (about 15 minutes):
+    .venv/bin/python benchmarks/sim_ceiling.py --seeds 7,11,3 --questions repeat,fresh
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ from memento.sim.qglue import graph_learner  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "out" / "sim_ceiling"
+POLICIES = ("none", "similarity", "q-residual", "q-mlp", "oracle")
+"""No memory, similarity, the Q learner with each network form, and the family oracle."""
 
 
 class FamilyOracle:
@@ -92,19 +100,21 @@ async def run(
     from memento.sim.executor import SimExecutorModel
     from memento.sim.planner import SimPlannerModel
 
-    bank = CaseBank(
-        path=folder / "banks" / policy, collection=f"sim_{policy}", embeddings=emb,
-        dedup_threshold=config.dedup_threshold,
+    memory = "none" if policy == "none" else "q"
+    bank = None if policy == "none" else CaseBank(
+        path=folder / "banks" / policy, collection=f"sim_{policy.replace('-', '_')}",
+        embeddings=emb, dedup_threshold=config.dedup_threshold,
     )  # fmt: skip
-    if policy == "q":
-        learner: Any = graph_learner(
-            bank, folder / "q", "eval-q", seed=config.seed, shortlist=config.q_shortlist,
+    learner: Any = None
+    if policy.startswith("q-"):
+        learner = graph_learner(
+            bank, folder / policy, "eval-q", seed=config.seed, shortlist=config.q_shortlist,
             steps_per_record=config.q_steps_per_record, lr=config.q_lr,
-            unused_weight=config.q_unused_weight, form=config.q_form,
+            unused_weight=config.q_unused_weight, form=policy[2:],
         )  # fmt: skip
-    elif policy == "oracle":
+    elif policy == "oracle" and bank is not None:
         learner = SelectorOnly(FamilyOracle(bank, config.q_shortlist))
-    else:
+    elif bank is not None:
         learner = SelectorOnly(SimilaritySelector(bank))
     planner = SimPlannerModel.from_config(config)
     executor = SimExecutorModel.from_config(config)
@@ -112,44 +122,52 @@ async def run(
     accuracy = []
     for epoch in range(1, config.epochs + 1):
         summary = await run_eval(
-            world.eval_tasks(),
+            world.eval_tasks(epoch),
             EvalConfig(
-                memory="q", epochs=epoch, seed=config.seed, concurrency=1,
-                out=folder / "run" / policy, context=context,
+                memory=memory, epochs=epoch, first_epoch=epoch, seed=config.seed,  # type: ignore[arg-type]
+                concurrency=1, out=folder / "run" / policy, context=context,
             ),  # fmt: skip
             planner=planner, executor=executor, tools=[tool], case_bank=bank, learner=learner,
+            progress=False,
         )  # fmt: skip
         accuracy.append(summary.epochs[epoch - 1].accuracy)
     return accuracy
 
 
 async def main() -> None:
-    """Run the three policies per seed and print accuracy per epoch, and epochs 2+ summed."""
+    """Run every policy per protocol and seed; print accuracy per epoch and epochs 2+ summed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", default="7,11")
+    parser.add_argument("--seeds", default="7,11,3")
+    parser.add_argument("--questions", default="repeat,fresh", help="protocols, comma-separated")
     args = parser.parse_args()
     rows = []
     began = time.perf_counter()
-    for seed in [int(s) for s in args.seeds.split(",")]:
-        config = SimConfig(seed=seed)
-        folder = OUT / f"seed{seed}"
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        world, tool, emb = prepare_world(config, folder, say=lambda _: None)
-        for policy in ("similarity", "q", "oracle"):
-            acc = await run(policy, config, world, tool, emb, folder)
-            rows.append((seed, policy, acc))
-            print(f"seed {seed} {policy}: {acc}", file=sys.stderr, flush=True)
-    print("Selection policies in the simulated world (SIMULATED models; default SimConfig; "
-          "CPU shared with other jobs)")  # fmt: skip
-    print("| seed | policy | accuracy per epoch (%) | epochs 2+ summed | ratio to similarity |")
-    print("|---|---|---|---|---|")
-    base = {s: sum(a[1:]) for s, p, a in rows if p == "similarity"}
-    for seed, policy, acc in rows:
-        later = sum(acc[1:])
+    for questions in args.questions.split(","):
+        for seed in [int(s) for s in args.seeds.split(",")]:
+            config = SimConfig(seed=seed, questions=questions)
+            folder = OUT / f"{questions}-seed{seed}"
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            world, tool, emb = prepare_world(config, folder, say=lambda _: None)
+            for policy in POLICIES:
+                acc = await run(policy, config, world, tool, emb, folder)
+                rows.append((questions, seed, policy, acc))
+                print(f"{questions} seed {seed} {policy}: {acc}", file=sys.stderr, flush=True)
+    print("Selection policies in the simulated world (SIMULATED models; default SimConfig but "
+          "`questions`; 50 tasks per epoch)")  # fmt: skip
+    print("| questions | seed | policy | accuracy per epoch (%) | epochs 2+ summed "
+          "| vs similarity | vs none |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
+    later = {(q, s, p): sum(a[1:]) for q, s, p, a in rows}
+    for questions, seed, policy, acc in rows:
+        mine = later[(questions, seed, policy)]
         cells = " / ".join(f"{100 * a:.0f}" for a in acc)
-        ratio = later / base[seed] if base[seed] else float("nan")
-        print(f"| {seed} | {policy} | {cells} | {100 * later:.0f} | {ratio:.2f} |")
+        ratios = [
+            f"{mine / base:.2f}" if (base := later.get((questions, seed, ref))) else "n/a"
+            for ref in ("similarity", "none")
+        ]
+        print(f"| {questions} | {seed} | {policy} | {cells} | {100 * mine:.0f} | "
+              + " | ".join(ratios) + " |")  # fmt: skip
     print(f"\n{time.perf_counter() - began:.0f} s")
     print("command: .venv/bin/python benchmarks/sim_ceiling.py " + " ".join(sys.argv[1:]))
 

@@ -33,6 +33,29 @@ def test_default_world_size_and_families(world: World) -> None:
     assert len({t.task_id for t in world.tasks}) == len(world.tasks)
 
 
+def test_fresh_questions_are_new_each_epoch() -> None:
+    cfg = SimConfig(questions="fresh", epochs=3)
+    w = World(cfg)
+    per_epoch = [w.eval_tasks(e) for e in (1, 2, 3)]
+    assert all(len(ts) == 2 * len(cfg.families) * cfg.tasks_per_family for ts in per_epoch)
+    questions = [{t.question for t in ts} for ts in per_epoch]
+    assert not (questions[0] & questions[1] or questions[0] & questions[2] or
+                questions[1] & questions[2])  # fmt: skip
+    assert len({t.task_id for ts in per_epoch for t in ts}) == 3 * len(per_epoch[0])
+    for ts in per_epoch:  # every family in every epoch, twins about the same people
+        assert {t.data_source for t in ts} == {t.family for t in w.tasks}
+    # The repeat protocol asks every task in every epoch.
+    repeat = World(SimConfig())
+    assert repeat.eval_tasks(2) == repeat.eval_tasks() and len(repeat.eval_tasks()) == 50
+
+
+def test_fresh_questions_need_a_world_big_enough_for_every_epoch() -> None:
+    with pytest.raises(ValueError, match="spouse_father_year.*or epochs"):
+        World(SimConfig(questions="fresh", epochs=8, families=("spouse_father_year",)))
+    with pytest.raises(ValueError, match="questions must be one of"):
+        SimConfig(questions="sometimes")
+
+
 def test_without_distractors_only_base_families() -> None:
     w = World(SimConfig(distractors=False, tasks_per_family=3))
     assert {t.family for t in w.tasks} == set(SimConfig().families)

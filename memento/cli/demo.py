@@ -26,7 +26,11 @@ def _priors(values: list[str]) -> dict[str, float]:
 
 def demo(
     seed: Annotated[int, typer.Option(help="Seed of the world and every simulated decision.")] = 7,
-    epochs: Annotated[int, typer.Option(min=1, help="Passes over the tasks.")] = 3,
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs (memory carries over).")] = 3,
+    questions: Annotated[
+        str,
+        typer.Option(help="repeat: the same questions every epoch; fresh: new ones each epoch."),
+    ] = "repeat",
     tasks_per_family: Annotated[int, typer.Option(min=1, help="Tasks per family.")] = 5,
     families: Annotated[
         str, typer.Option(help="Comma-separated base families (default: all five).")
@@ -97,6 +101,7 @@ def demo(
         config = base.with_(
             seed=seed,
             epochs=epochs,
+            questions=questions,
             tasks_per_family=tasks_per_family,
             distractors=distractors,
             follow_p=follow_p,
@@ -125,7 +130,11 @@ def demo(
     if as_json:
         typer.echo(json.dumps(result.as_json()))
         return
-    typer.echo(f"\nAccuracy per epoch (%), {result.tasks} tasks per epoch, seed {seed}, SIMULATED:")
+    asked = "new questions" if questions == "fresh" else "the same questions"
+    typer.echo(
+        f"\nAccuracy per epoch (%), {result.tasks} tasks per epoch ({asked} each epoch), "
+        f"seed {seed}, SIMULATED:"
+    )
     typer.echo(format_table(result))
     for path in result.plot:
         typer.echo(f"learning curve: {path}")

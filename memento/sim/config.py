@@ -22,6 +22,8 @@ DEFAULT_PRIOR: dict[str, float] = {
     "siblings_count": 0.35,
 }
 """Probability that the simulated planner's unaided guess is the right plan, per family."""
+QUESTIONS: tuple[str, ...] = ("repeat", "fresh")
+"""The question protocols `SimConfig.questions` accepts."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,7 +58,11 @@ class SimConfig:
     noise: float = 0.03
     """Probability the executor misreads a fact (takes another passage's value)."""
     epochs: int = 3
-    """Passes over the task set (memory carries over between passes)."""
+    """Epochs of the protocol (memory carries over between them)."""
+    questions: str = "repeat"
+    """"repeat": every epoch asks the same questions again (the evaluation harness's
+    passes over one task set); "fresh": every epoch asks new questions of the same families
+    (new people), so a case of the very same question is never in the bank."""
     k: int = 4
     """Cases shown to the planner."""
     concurrency: int = 1
@@ -104,6 +110,11 @@ class SimConfig:
                 "must be >= 0 and q_lr > 0"
             )
         from memento.memory.q_function import FORMS
+
+        if self.questions not in QUESTIONS:
+            raise ValueError(
+                f"SimConfig.questions must be one of {QUESTIONS}, got {self.questions!r}"
+            )
 
         if self.q_form not in FORMS:
             raise ValueError(f"SimConfig.q_form must be one of {FORMS}, got {self.q_form!r}")

@@ -45,6 +45,9 @@ class DemoResult:
     high: dict[str, list[float]] = field(default_factory=dict)
     per_family: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    first_shown: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per mode, over epochs 2+: tasks whose first shown case was of the same family, of the
+    twin family, or of another (`memento.sim.shown`)."""
     folder: Path | None = None
     plot: list[Path] = field(default_factory=list)
 
@@ -55,15 +58,25 @@ class DemoResult:
             "note": SIMULATED_NOTICE,
             "seed": self.config.seed,
             "epochs": self.config.epochs,
+            "questions": self.config.questions,
             "tasks_per_epoch": self.tasks,
             "accuracy": self.accuracy,
             "ci95": {m: list(zip(self.low[m], self.high[m], strict=True)) for m in self.low},
             "per_family": self.per_family,
+            "first_shown": self.first_shown,
             "seconds": self.seconds,
             "config": self.config.as_dict(),
             "folder": str(self.folder) if self.folder else None,
             "plot": [str(p) for p in self.plot],
         }
+
+
+@dataclass
+class ModeScores:
+    """One memory mode's accuracy per epoch, and its per-epoch summary groups."""
+
+    accuracy: list[float] = field(default_factory=list)
+    groups: list[Any] = field(default_factory=list)
 
 
 def _stderr(text: str) -> None:
@@ -95,8 +108,8 @@ async def run_mode(
     embeddings: Any,
     folder: Path,
     say: Say = _stderr,
-) -> Any:
-    """All epochs of one memory mode; returns the last `EvalSummary`."""
+) -> ModeScores:
+    """All epochs of one memory mode: accuracy per epoch and the summary groups."""
     from memento.eval.runner import EvalConfig, run_eval
     from memento.graphs.context import Context
     from memento.memory.case_bank import CaseBank
@@ -135,15 +148,15 @@ async def run_mode(
         selection="q_softmax" if explore else "q",
         temperature=config.q_temperature if explore else 1.0,
     )
-    tasks = world.eval_tasks()
-    summary = None
+    scores = ModeScores()
     for epoch in range(1, config.epochs + 1):
         began = time.perf_counter()
         summary = await run_eval(
-            tasks,
+            world.eval_tasks(epoch),
             EvalConfig(
                 memory=mode,  # type: ignore[arg-type]
                 epochs=epoch,
+                first_epoch=epoch,
                 seed=config.seed,
                 concurrency=config.concurrency,
                 out=folder / "run",
@@ -160,11 +173,13 @@ async def run_mode(
             losses = learner.learner.retrain(config.q_retrain_epochs)
             say(f"  [{mode:>10}] retrained Q on the replay buffer: loss {losses[-1]:.3f}")
         acc = summary.epochs[epoch - 1].accuracy
+        scores.accuracy.append(acc)
+        scores.groups.extend(g for g in summary.groups if g.epoch == epoch)
         say(
             f"  [{mode:>10}] epoch {epoch}/{config.epochs}: accuracy {100 * acc:5.1f}% "
             f"({time.perf_counter() - began:.0f} s)"
         )
-    return summary
+    return scores
 
 
 async def run_demo(
@@ -185,25 +200,29 @@ async def run_demo(
         raise ValueError(f"demo folder {folder} is not empty; give a new or empty folder")
     say(f"demo folder: {folder}")
     world, tool, embeddings = prepare_world(config, folder, say)
-    result = DemoResult(config=config, tasks=len(world.tasks), folder=folder)
+    result = DemoResult(config=config, tasks=len(world.eval_tasks(1)), folder=folder)
     series = []
     for mode in modes:
         began = time.perf_counter()
         say(f"memory mode {mode}:")
-        summary = await run_mode(mode, world, tool, embeddings, folder, say)
+        scores = await run_mode(mode, world, tool, embeddings, folder, say)
         result.seconds[mode] = round(time.perf_counter() - began, 1)
-        result.accuracy[mode] = [e.accuracy for e in summary.epochs]
+        result.accuracy[mode] = scores.accuracy
         overall = sorted(
-            (g for g in summary.groups if g.source == ALL_SOURCES), key=lambda g: g.epoch
+            (g for g in scores.groups if g.source == ALL_SOURCES), key=lambda g: g.epoch
         )
         result.low[mode] = [g.accuracy.low for g in overall]
         result.high[mode] = [g.accuracy.high for g in overall]
         fams: dict[str, list[float]] = {}
-        for g in sorted(summary.groups, key=lambda g: g.epoch):
+        for g in sorted(scores.groups, key=lambda g: g.epoch):
             if g.source != ALL_SOURCES:
                 fams.setdefault(g.source, []).append(g.accuracy.mean)
         result.per_family[mode] = fams
-        series.append((f"{mode} (simulated)", summary.groups))
+        series.append((f"{mode} (simulated)", scores.groups))
+    from memento.sim.shown import KINDS, first_shown
+
+    for mode, counts in first_shown(folder / "run").items():
+        result.first_shown[mode] = {kind: counts[kind] for kind in KINDS}
     if plot:
         from memento.eval.plots import learning_curve
 

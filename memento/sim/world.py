@@ -62,6 +62,8 @@ class SimTask:
     slots: dict[str, str]
     question: str
     answer: str
+    epoch: int = 0
+    """Epoch that asks it under `questions="fresh"`; 0: every epoch (`"repeat"`)."""
 
 
 def _list(names: list[str]) -> str:
@@ -204,21 +206,30 @@ class World:
                     answers = [self._answer(f, slots) for f in [base, twin(base)] if f]
                     if all(a is not None for a in answers) and len(set(answers)) == len(answers):
                         options.append(slots)
-            if len(options) < self.config.tasks_per_family:
+            per_epoch = self.config.tasks_per_family
+            fresh = self.config.questions == "fresh"
+            wanted = per_epoch * (self.config.epochs if fresh else 1)
+            if len(options) < wanted:
                 raise ValueError(
-                    f"the world has only {len(options)} possible {base!r} tasks; raise "
-                    "SimConfig.couples or lower tasks_per_family"
+                    f"the world has only {len(options)} possible {base!r} tasks and "
+                    f"{wanted} are needed; raise SimConfig.couples or lower tasks_per_family"
+                    + (" or epochs" if fresh else "")
                 )
-            for i, slots in enumerate(rng.sample(options, self.config.tasks_per_family)):
+            for i, slots in enumerate(rng.sample(options, wanted)):
+                epoch = 1 + i // per_epoch if fresh else 0
                 for fam in pair:
                     question = FAMILIES[fam].template.format(**slots)
                     answer = self._answer(fam, slots) or ""
-                    tasks.append(SimTask(f"{fam}-{i + 1}", fam, slots, question, answer))
+                    tasks.append(SimTask(f"{fam}-{i + 1}", fam, slots, question, answer, epoch))
         rng.shuffle(tasks)
         return tasks
 
-    def eval_tasks(self) -> list[Task]:
-        """The tasks in the evaluation harness's format (data_source = family)."""
+    def eval_tasks(self, epoch: int | None = None) -> list[Task]:
+        """The tasks of `epoch` (all tasks if None) in the evaluation harness's format.
+
+        Under `questions="repeat"` every epoch asks all tasks; under `"fresh"` each task
+        belongs to one epoch. `data_source` is the task's family.
+        """
         return [
             Task(
                 task_id=t.task_id,
@@ -228,6 +239,7 @@ class World:
                 line=i,
             )
             for i, t in enumerate(self.tasks, 1)
+            if epoch is None or t.epoch in (0, epoch)
         ]
 
 
