@@ -109,12 +109,11 @@ class SimConfig:
                 "SimConfig: q_shortlist, q_steps_per_record, q_retrain_epochs, q_temperature "
                 "must be >= 0 and q_lr > 0"
             )
-        from memento.memory.q_function import FORMS
-
         if self.questions not in QUESTIONS:
             raise ValueError(
                 f"SimConfig.questions must be one of {QUESTIONS}, got {self.questions!r}"
             )
+        from memento.memory.q_function import FORMS
 
         if self.q_form not in FORMS:
             raise ValueError(f"SimConfig.q_form must be one of {FORMS}, got {self.q_form!r}")

@@ -16,9 +16,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memento.sim.config import SimConfig
+
+if TYPE_CHECKING:
+    from memento.eval.summary import GroupSummary
 
 MODES: tuple[str, ...] = ("none", "similarity", "q")
 SIMULATED_NOTICE = (
@@ -76,7 +79,7 @@ class ModeScores:
     """One memory mode's accuracy per epoch, and its per-epoch summary groups."""
 
     accuracy: list[float] = field(default_factory=list)
-    groups: list[Any] = field(default_factory=list)
+    groups: list[GroupSummary] = field(default_factory=list)
 
 
 def _stderr(text: str) -> None:
