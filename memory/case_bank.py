@@ -21,7 +21,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 
-from memento.memory.codec import unit_rows, where_filter
+from memento.memory.codec import reward_metadata, unit_rows, where_filter
 from memento.memory.collection import (
     EmbeddingModelMismatch,
     as_matrix,
@@ -261,7 +261,7 @@ class CaseBank:
         checked = Case.model_validate({**current.model_dump(), **changes})
         extra: dict[str, Any] = {key: getattr(checked, key) for key in changes}
         if reward is not None:
-            extra["reward"] = base_reward_for(meta, checked.reward)
+            extra.update(reward_metadata(base_reward_for(meta, checked.reward)))
         meta = add_tally(
             self._collection,
             where_of(self),

@@ -8,6 +8,7 @@ given by the caller (the graph uses the thread id) or a content hash of (namespa
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,6 +18,31 @@ from memento.memory.records import Case, Label, Plan, label_for
 
 MERGED_IDS_KEY = "merged_ids"
 """Metadata key listing ids merged into a case as near-duplicates (makes retries idempotent)."""
+REWARD_TEXT_KEY = "reward_text"
+"""Metadata key with the stored reward's exact decimal text: Chroma hands float metadata back up
+to a unit in the last place off (about 1 in 10 random floats), the text comes back as written."""
+
+
+def reward_metadata(reward: float) -> dict[str, float | str]:
+    """The metadata keys that store a (base) reward: the float for filters, the exact text."""
+    return {"reward": float(reward), REWARD_TEXT_KEY: repr(float(reward))}
+
+
+def stored_reward(meta: Mapping[str, Any]) -> float:
+    """The stored reward, exact when its text is present and agrees with the float.
+
+    A text that disagrees beyond rounding (a writer that set only the float) is ignored.
+    """
+    value = float(meta["reward"])
+    text = meta.get(REWARD_TEXT_KEY)
+    if isinstance(text, str):
+        try:
+            exact = float(text)
+        except ValueError:
+            return value
+        if math.isclose(exact, value, rel_tol=1e-12, abs_tol=1e-12):
+            return exact
+    return value
 
 
 def case_id_for(namespace: str, task: str, plan: Plan) -> str:
@@ -30,7 +56,7 @@ def to_metadata(case: Case) -> dict[str, str | int | float]:
     return {
         "plan": case.plan.to_json(),
         "label": case.label,
-        "reward": float(case.reward),
+        **reward_metadata(case.reward),
         "source": case.source,
         "namespace": case.namespace,
         "created_at": case.created_at,
@@ -54,7 +80,7 @@ def from_record(case_id: str, document: str | None, metadata: Mapping[str, Any] 
         task=document,
         plan=Plan.parse(str(meta["plan"])),
         label=meta["label"],
-        reward=float(meta["reward"]),
+        reward=stored_reward(meta),
         source=str(meta.get("source", "memento")),
         namespace=str(meta.get("namespace", "default")),
         created_at=str(meta["created_at"]),

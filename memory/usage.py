@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from memento.memory.codec import from_record
+from memento.memory.codec import REWARD_TEXT_KEY, from_record, stored_reward
 from memento.memory.records import COUNTER_MAX, Case
 
 PREFIX = "tally."
@@ -136,7 +136,10 @@ def read_case(case_id: str, document: str | None, metadata: Mapping[str, Any] | 
     extra = summed(meta)
     base_obs = int(meta.get("observations", 1))
     observations = base_obs + extra.observations
-    reward = (float(meta["reward"]) * base_obs + extra.reward_sum) / max(observations, 1)
+    reward = stored_reward(meta)
+    if extra.observations or extra.reward_sum:  # else keep the stored value exactly
+        reward = (reward * base_obs + extra.reward_sum) / max(observations, 1)
+    meta.pop(REWARD_TEXT_KEY, None)  # the text is of the base reward, not of this sum
     meta.update(
         reward=min(max(reward, 0.0), 1.0),
         observations=min(max(observations, 1), COUNTER_MAX),
