@@ -15,6 +15,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -115,7 +116,7 @@ def _memento_case(path: Path, number: int, row: dict[str, Any], namespace: str |
     if namespace is not None:
         row = {**row, "namespace": namespace}
     try:
-        return Case.model_validate(row)
+        case = Case.model_validate(row)
     except ValidationError as exc:
         problem = _first_error(exc)
         if problem.startswith("plan"):
@@ -123,6 +124,15 @@ def _memento_case(path: Path, number: int, row: dict[str, Any], namespace: str |
         raise FormatError(path, number, problem) from None
     except ValueError as exc:  # a plan given as malformed JSON text
         raise FormatError(path, number, f"plan is not the plan shape: {exc}") from exc
+    # Checked here, at the file boundary, not in `Case`: cases already stored stay readable.
+    if not case.task.strip():
+        raise FormatError(path, number, "task must not be blank")
+    try:
+        datetime.fromisoformat(case.created_at)
+    except ValueError:
+        problem = f"created_at is not an ISO-8601 time: {case.created_at[:60]!r}"
+        raise FormatError(path, number, problem) from None
+    return case
 
 
 def read_cases(
@@ -141,7 +151,8 @@ def read_cases(
 
     Raises:
         FormatError: at the first bad line (bad JSON, missing field, plan not the plan shape,
-            duplicate id in a memento file), naming the file and line.
+            blank task, created_at not ISO-8601, duplicate id in a memento file), naming the
+            file and line.
     """
     path = Path(path)
     kind = detect_format(path) if format == "auto" else format

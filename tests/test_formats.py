@@ -135,7 +135,28 @@ def test_upstream_export_has_upstream_fields(tmp_path: Path) -> None:
             },
             "id",
         ),
-    ],
+        (
+            {
+                "task": " \n\t ",
+                "plan": {"plan": [{"id": 1, "description": "d"}]},
+                "label": "positive",
+                "reward": 1.0,
+                "id": "x",
+            },
+            "task must not be blank",
+        ),
+        (
+            {
+                "task": "t",
+                "plan": {"plan": [{"id": 1, "description": "d"}]},
+                "label": "positive",
+                "reward": 1.0,
+                "id": "x",
+                "created_at": "last Tuesday",
+            },
+            "created_at is not an ISO-8601 time: 'last Tuesday'",
+        ),
+    ],  # fmt: skip
 )
 def test_bad_memento_line(tmp_path: Path, row: dict[str, object], message: str) -> None:
     good = make_case("fine").model_dump(mode="json")
