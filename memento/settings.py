@@ -9,14 +9,20 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "MEMENTO_"
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the settings refuse; names each variable."""
 
 
 class Settings(BaseSettings):
     """Defaults for stores, models and keys, read from `MEMENTO_*` and provider variables."""
 
-    model_config = SettingsConfigDict(env_prefix="MEMENTO_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     home: Path = Field(
         default=Path(".memento"),
@@ -78,7 +84,35 @@ class Settings(BaseSettings):
     )
 
 
+def env_name(field: str) -> str:
+    """The environment variable that sets a settings field (its alias, else MEMENTO_<FIELD>)."""
+    info = Settings.model_fields.get(field)
+    alias = info.validation_alias if info is not None else None
+    return alias if isinstance(alias, str) else f"{ENV_PREFIX}{field.upper()}"
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment now.
+
+    Raises:
+        SettingsError: naming every variable with a refused value, and why (secret values are
+            never shown).
+    """
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else ""
+            name = env_name(field) if field else "settings"
+            info = Settings.model_fields.get(field)
+            secret = info is not None and "SecretStr" in str(info.annotation)
+            shown = "" if secret else f"={str(err.get('input'))[:60]!r}"
+            problems.append(f"{name}{shown}: {err['msg']}")
+        raise SettingsError("bad environment: " + "; ".join(problems)) from None
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Return the settings read once from the environment."""
-    return Settings()
+    """Return the settings read once from the environment (`load_settings`)."""
+    return load_settings()

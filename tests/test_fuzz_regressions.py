@@ -15,6 +15,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,7 +27,7 @@ from memento.eval.datasets import DatasetError, load_dataset
 from memento.graphs.planner_output import PlannerOutputError, parse_planner_output
 from memento.memory.formats import FormatError, read_cases
 from memento.memory.pairs import PairsFormatError, load_pairs
-from memento.settings import Settings
+from memento.settings import Settings, SettingsError, env_name, load_settings
 
 PLAN = {"plan": [{"id": 1, "description": "Look it up."}]}
 GOOD_CASE = json.dumps({"id": "a", "task": "t", "plan": PLAN, "label": "positive", "reward": 1})
@@ -130,3 +133,22 @@ def test_settings_refuse_values_the_stores_refuse(
     monkeypatch.setenv(var, value)
     with pytest.raises(ValidationError, match=field):
         Settings()
+    with pytest.raises(SettingsError, match=f"{var}={value!r}: "):
+        load_settings()
+
+
+def test_bad_environment_is_one_line_naming_the_variable(tmp_path: Path) -> None:
+    """The `memento` command exits 2 with the variable's name; a secret's value never shows."""
+    cli = Path(sys.executable).with_name("memento")
+    env = {**os.environ, "MEMENTO_DEDUP_THRESHOLD": "lots", "MEMENTO_HOME": str(tmp_path)}
+    done = subprocess.run([str(cli), "cases", "list"], env=env, capture_output=True, text=True,
+                          timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "MEMENTO_DEDUP_THRESHOLD='lots'" in done.stderr and "Traceback" not in done.stderr
+    assert env_name("tavily_api_key") == "TAVILY_API_KEY"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MEMENTO_CHROMA_AUTH_HEADER", "X-Token: sk-secret-value")
+        mp.setenv("MEMENTO_NAMESPACE", "")
+        with pytest.raises(SettingsError) as err:
+            load_settings()
+    assert "MEMENTO_NAMESPACE=''" in str(err.value) and "sk-secret" not in str(err.value)

@@ -86,9 +86,9 @@ def has_tavily_key(config: ToolsConfig) -> bool:
     """True when web search has a key (from the config, else TAVILY_API_KEY)."""
     if config.web_search.api_key is not None:
         return bool(config.web_search.api_key.get_secret_value())
-    from memento.settings import Settings
+    from memento.settings import load_settings
 
-    key = Settings().tavily_api_key
+    key = load_settings().tavily_api_key
     return key is not None and bool(key.get_secret_value())
 
 

@@ -76,9 +76,9 @@ def search_web(query: str, config: WebSearchConfig, max_results: int | None = No
 
     key = config.api_key
     if key is None:
-        from memento.settings import Settings
+        from memento.settings import load_settings
 
-        key = Settings().tavily_api_key
+        key = load_settings().tavily_api_key
     if key is None or not key.get_secret_value():
         return "Error: web search is not configured (set TAVILY_API_KEY)"
     limit = min(max_results or config.max_results, config.max_results)

@@ -50,7 +50,7 @@ def _label(value: str | None) -> Literal["positive", "negative"] | None:
 def _open_bank(home: Path | None, chroma_url: str | None) -> CaseBank:
     """The bank the settings point at, with command-line overrides; clean errors on failure."""
     from memento.memory.case_bank import CaseBank
-    from memento.settings import Settings
+    from memento.settings import load_settings
 
     if not sys.stderr.isatty():  # keep model-loading progress bars off piped output
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -60,7 +60,7 @@ def _open_bank(home: Path | None, chroma_url: str | None) -> CaseBank:
     elif home is not None:
         overrides["path"] = home / "chroma"
     try:
-        return CaseBank.from_settings(Settings(), **overrides)
+        return CaseBank.from_settings(load_settings(), **overrides)
     except ValueError as exc:
         raise _fail(str(exc), 2) from None
     except Exception as exc:  # a server that cannot be reached, a broken store folder

@@ -64,3 +64,14 @@ def _register() -> None:
 
 
 _register()
+
+
+def main() -> None:
+    """The `memento` command: the Typer app, with a bad environment reported in one line."""
+    from memento.settings import SettingsError
+
+    try:
+        app()
+    except SettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
