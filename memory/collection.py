@@ -6,6 +6,7 @@ function, records the embedding model that builds it and refuses to open it with
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,27 @@ import numpy as np
 
 if TYPE_CHECKING:
     from memento.settings import Settings
+
+
+TRANSIENT_QUERY_ERRORS = ("Error creating hnsw segment reader: Nothing found on disk",)
+"""Chroma server errors a retry clears: a query that reaches a collection whose vector segment
+is not yet on disk, right after the first writes (chroma-core/chroma#4212)."""
+QUERY_RETRY_DELAYS = (0.05, 0.2, 0.5)
+"""Seconds slept before each retry of a query that hit a transient error."""
+
+
+def query(col: Any, **kwargs: Any) -> Any:
+    """`col.query(**kwargs)`, retried a few times on the transient errors above."""
+    from chromadb.errors import InternalError
+
+    for delay in (*QUERY_RETRY_DELAYS, None):
+        try:
+            return col.query(**kwargs)
+        except InternalError as exc:
+            if delay is None or not any(t in str(exc) for t in TRANSIENT_QUERY_ERRORS):
+                raise
+            time.sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 class EmbeddingModelMismatch(ValueError):
@@ -117,13 +139,13 @@ def query_matching(
         return [[] for _ in range(len(vectors))]
     wanted = ["metadatas", "distances", *include]
     if namespace is None and label is None:
-        return _rows(col.query(query_embeddings=vectors, n_results=k, include=wanted))
+        return _rows(query(col, query_embeddings=vectors, n_results=k, include=wanted))
     size = max(fetch or 4 * k, k, 32)
     result: list[list[Row]] = [[] for _ in range(len(vectors))]
     redo = list(range(len(vectors)))
     for n_results in (size, 8 * size):
         found = _rows(
-            col.query(query_embeddings=vectors[redo], n_results=n_results, include=wanted)
+            query(col, query_embeddings=vectors[redo], n_results=n_results, include=wanted)
         )
         still: list[int] = []
         for i, hits in zip(redo, found, strict=True):
@@ -141,7 +163,7 @@ def query_matching(
         clauses = [{key: val} for key, val in (("namespace", namespace), ("label", label)) if val]
         where = clauses[0] if len(clauses) == 1 else {"$and": clauses}
         again = _rows(
-            col.query(query_embeddings=vectors[redo], n_results=k, where=where, include=wanted)
+            query(col, query_embeddings=vectors[redo], n_results=k, where=where, include=wanted)
         )
         for i, hits in zip(redo, again, strict=True):
             result[i] = hits

@@ -155,3 +155,39 @@ def test_insert_new_keeps_capacity_and_skips_known_keys() -> None:
     with pytest.raises(ValueError, match="reward"):
         buffer.insert_new(Transition("task", np.ones(4), ("c1",), None, 2.0, key="bad"))
     assert len(buffer) == 2
+
+
+class _FlakyCollection:
+    """A collection whose first `fail` queries raise the given Chroma error."""
+
+    def __init__(self, fail: int, message: str) -> None:
+        self.fail, self.message, self.calls = fail, message, 0
+
+    def query(self, **kwargs: object) -> str:
+        from chromadb.errors import InternalError
+
+        self.calls += 1
+        if self.calls <= self.fail:
+            raise InternalError(self.message)
+        return "hits"
+
+
+def test_query_retries_the_transient_segment_error_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Chroma server answers a query that races the first writes of a collection with
+    'Nothing found on disk' (seen once in CI, chroma-core/chroma#4212): retried, bounded."""
+    from chromadb.errors import InternalError
+
+    from memento.memory import collection
+
+    monkeypatch.setattr(collection, "QUERY_RETRY_DELAYS", (0.0, 0.0, 0.0))
+    transient = collection.TRANSIENT_QUERY_ERRORS[0]
+    flaky = _FlakyCollection(2, f"Error executing plan: Internal error: {transient}")
+    assert collection.query(flaky, n_results=1) == "hits" and flaky.calls == 3
+    stuck = _FlakyCollection(10, transient)
+    with pytest.raises(InternalError):
+        collection.query(stuck, n_results=1)
+    assert stuck.calls == 4  # the first try and three retries
+    other = _FlakyCollection(1, "disk I/O error")
+    with pytest.raises(InternalError, match="disk I/O"):
+        collection.query(other, n_results=1)
+    assert other.calls == 1
