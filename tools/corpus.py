@@ -20,6 +20,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
+from memento.memory.collection import query as query_collection
 from memento.tools.config import CorpusConfig, truncate
 from memento.tools.corpus_index import corpus_client, open_collection
 
@@ -87,7 +88,8 @@ class CorpusSearcher:
             return self._bm25, self._bm25_rows
 
     def _vector(self, query: str, n: int) -> list[Hit]:
-        got = self.collection.query(
+        got = query_collection(
+            self.collection,
             query_embeddings=[self.embeddings.embed_query(query)],
             n_results=n,
             include=["documents", "metadatas", "distances"],
