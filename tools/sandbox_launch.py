@@ -4,10 +4,11 @@ Three modes, detected once per process by actually starting a probe child:
 
 - ``root`` (the parent runs as root, e.g. in a container): new mount, PID and network
   namespaces made with `unshare`; fresh size-capped tmpfs on /tmp, /var/tmp and /dev/shm; the
-  parent's home directory hidden under an empty tmpfs (the interpreter's prefixes bound back);
-  then `setpriv` drops to an unprivileged uid with no capabilities and no_new_privs. As a
-  non-root uid, RLIMIT_NPROC is enforced (the kernel exempts root from it), root-owned files are
-  read-only and /proc/<parent>/environ is unreadable.
+  parent's home directory hidden under an empty tmpfs (the interpreter's prefixes and venv under
+  any of these bound back read-only, so it runs from wherever it lives); then `setpriv` drops
+  to an unprivileged uid with no capabilities and no_new_privs. As a non-root uid,
+  RLIMIT_NPROC is enforced (the kernel exempts root from it), root-owned files are read-only
+  and /proc/<parent>/environ is unreadable.
 - ``userns`` (a normal user where unprivileged user namespaces work): `unshare -r` with new
   network, PID and mount namespaces and a /proc of its own. The child keeps the user's uid, so
   files are as open as the user's. It is root of its namespace and can unmount that /proc, but
@@ -61,6 +62,7 @@ def _keep_paths(hidden: Path) -> list[Path]:
     """Interpreter prefixes and site-packages that live under `hidden` and must stay visible."""
     found = {sys.base_prefix, sys.prefix, sys.exec_prefix, *site.getsitepackages()}
     found.add(str(Path(os.path.realpath(sys.executable)).parent.parent))
+    found.add(str(Path(sys.executable).parent))  # the path we start it by (a venv's bin/)
     inside = sorted(
         {
             Path(os.path.realpath(p))
@@ -70,33 +72,50 @@ def _keep_paths(hidden: Path) -> list[Path]:
     )
     keep: list[Path] = []
     for path in inside:  # sorted, so a parent comes before its children
-        if path.is_dir() and not any(path.is_relative_to(k) for k in keep):
+        if path != hidden and path.is_dir() and not any(path.is_relative_to(k) for k in keep):
             keep.append(path)
     return keep
 
 
-def _root_script(tmp_mb: int, shm_mb: int) -> str:
-    """The setup shell run as PID 1 of the new namespaces before dropping privileges."""
-    lines = [
-        "set -eu",
-        f"mount -t tmpfs -o size={tmp_mb}m,mode=1777 memento-tmp /tmp",
+def _covered(tmp_mb: int, shm_mb: int) -> list[tuple[Path, str]]:
+    """The directories root mode hides under a fresh tmpfs, each with that tmpfs's options."""
+    found = [("/tmp", f"size={tmp_mb}m,mode=1777")]
+    found += [(d, f"size={shm_mb}m,mode=1777") for d in ("/var/tmp", "/dev/shm")]
+    found.append((str(Path.home()), "size=1m,mode=755"))
+    real: dict[Path, str] = {}
+    for name, opts in found:
+        path = Path(os.path.realpath(name))
+        if path.is_dir() and path != Path("/"):
+            real.setdefault(path, opts)
+    # a directory inside another one on the list is hidden with it
+    return [
+        (d, o) for d, o in real.items() if not any(d != e and d.is_relative_to(e) for e in real)
     ]
-    home = Path(os.path.realpath(Path.home()))
-    if home != Path("/") and home.is_dir():
-        keep = _keep_paths(home)
-        for i, path in enumerate(keep):
-            lines += [
-                f"mkdir /tmp/.keep{i}",
-                f"mount --bind {shlex.quote(str(path))} /tmp/.keep{i}",
-            ]
-        lines.append(f"mount -t tmpfs -o size=1m,mode=755 memento-home {shlex.quote(str(home))}")
-        for i, path in enumerate(keep):
-            quoted = shlex.quote(str(path))
-            lines += [f"mkdir -p {quoted}", f"mount --move /tmp/.keep{i} {quoted}"]
-            lines.append(f"rmdir /tmp/.keep{i}")
-    for extra in ("/var/tmp", "/dev/shm"):
-        if Path(extra).is_dir():
-            lines.append(f"mount -t tmpfs -o size={shm_mb}m,mode=1777 memento-shm {extra}")
+
+
+def _root_script(work: Path, tmp_mb: int, shm_mb: int) -> str:
+    """The setup shell run as PID 1 of the new namespaces before dropping privileges.
+
+    Each covered directory gets its tmpfs first at a stage inside `work`, the interpreter's
+    paths under it are bound in read-only, and only then is the stage moved over the directory:
+    so the interpreter runs from wherever it lives (a venv under /tmp, pyenv under $HOME).
+    """
+    lines = ["set -eu"]
+    covered = _covered(tmp_mb, shm_mb)
+    work_real = Path(os.path.realpath(work))
+    # the directory holding `work` is covered last, so every stage is still reachable
+    covered.sort(key=lambda item: work_real.is_relative_to(item[0]))
+    for i, (target, opts) in enumerate(covered):
+        stage = shlex.quote(str(work_real / f".memento-cover{i}"))
+        lines += [f"mkdir {stage}", f"mount -t tmpfs -o {opts} memento-tmp {stage}"]
+        for path in _keep_paths(target):
+            inner = shlex.quote(str(work_real / f".memento-cover{i}" / path.relative_to(target)))
+            lines += [f"mkdir -p {inner}", f"mount --bind {shlex.quote(str(path))} {inner}"]
+            # best effort: the uid drop below leaves root-owned files read-only anyway
+            lines.append(f"mount -o remount,bind,ro {inner} 2>/dev/null || :")
+    for i, (target, _) in enumerate(covered):
+        stage = shlex.quote(str(work_real / f".memento-cover{i}"))
+        lines.append(f"mount --move {stage} {shlex.quote(str(target))}")
     uid = SANDBOX_UID
     lines += [
         f"mkdir -m 700 {SANDBOX_WORK}",
@@ -117,7 +136,7 @@ def _build(mode: Mode, python_argv: list[str], work: Path, net: bool, disk_mb: i
     unshare = shutil.which("unshare") or "unshare"
     ns = ["--pid", "--fork", "--kill-child", *(["--net"] if net else [])]
     if mode == "root":
-        script = _root_script(tmp_mb=disk_mb, shm_mb=max(1, disk_mb // 2))
+        script = _root_script(work, tmp_mb=disk_mb, shm_mb=max(1, disk_mb // 2))
         argv = [unshare, "--mount", "--propagation", "private", *ns, "--mount-proc"]
         argv += ["/bin/sh", "-c", script, "sandbox", *python_argv]
         home = SANDBOX_WORK
