@@ -6,6 +6,7 @@ back for resume keys, and builds the report. Prints a Markdown table and the rep
 Writes only under benchmarks/out/.
 
     .venv/bin/python benchmarks/bench_eval.py [--epochs 3] [--modes none,similarity,q]
+    .venv/bin/python benchmarks/bench_eval.py --quick    # 300 questions, 1 epoch (smoke run)
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import time
 from pathlib import Path
 
 from memento.eval.datasets import Task, load_dataset
-from memento.eval.metrics import score
 from memento.eval.report import build_report
 from memento.eval.results import (
     ResultRow,
@@ -26,9 +26,10 @@ from memento.eval.results import (
     finished_keys,
     write_manifest,
 )
+from memento.scoring.metrics import score
+from memento.testing.bench import upstream_or_skip
 
 ROOT = Path(__file__).resolve().parents[1]
-UPSTREAM = ROOT.parent / "shared" / "data" / "memento-upstream" / "deepresearcher.jsonl"
 OUT = ROOT / "benchmarks" / "out" / "bench_eval"
 
 
@@ -76,14 +77,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--modes", default="none,similarity,q")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N questions")
+    parser.add_argument("--quick", action="store_true", help="300 questions, 1 epoch (smoke run)")
     args = parser.parse_args()
+    if args.quick:
+        args.limit, args.epochs = 300, 1
+    upstream = upstream_or_skip(ROOT, "deepresearcher.jsonl") / "deepresearcher.jsonl"
     modes = args.modes.split(",")
     shutil.rmtree(OUT, ignore_errors=True)
     OUT.mkdir(parents=True)
     timings: list[tuple[str, int, float]] = []
 
     t0 = time.perf_counter()
-    data = load_dataset(UPSTREAM)
+    data = load_dataset(upstream, limit=args.limit)
     timings.append(("load dataset", len(data.tasks), time.perf_counter() - t0))
 
     rng = random.Random(0)
@@ -101,7 +107,7 @@ def main() -> None:
         n_rows = _write_run(target, data.tasks, modes, args.epochs, fsync=fsync)
         label = "append rows (flush + fsync each)" if fsync else "append rows (flush only)"
         timings.append((label, n_rows, time.perf_counter() - t0))
-    write_manifest(run, RunManifest(dataset=str(UPSTREAM), model="synthetic", epochs=args.epochs))
+    write_manifest(run, RunManifest(dataset=str(upstream), model="synthetic", epochs=args.epochs))
 
     t0 = time.perf_counter()
     keys = finished_keys(run)
@@ -120,8 +126,10 @@ def main() -> None:
     by_name = {name: secs for name, _, secs in timings}
     ratio = by_name["append rows (flush + fsync each)"] / by_name["append rows (flush only)"]
     print(f"\nfsync per row costs {ratio:.1f}x flush-only appends on this disk.\n")
-    print(f"Command: .venv/bin/python benchmarks/bench_eval.py --epochs {args.epochs} "
-          f"--modes {args.modes}")  # fmt: skip
+    given = "--quick" if args.quick else f"--epochs {args.epochs} --modes {args.modes}"
+    if args.limit and not args.quick:
+        given += f" --limit {args.limit}"
+    print(f"Command: .venv/bin/python benchmarks/bench_eval.py {given}")
     print(f"Report: {OUT / 'report' / 'report.md'}")
 
 

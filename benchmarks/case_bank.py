@@ -15,6 +15,7 @@ Queries are real questions from deepresearcher.jsonl, none of which is in the ba
 
 Writes only under benchmarks/out/case_bank/. Run from the repository root:
     .venv/bin/python benchmarks/case_bank.py
+    .venv/bin/python benchmarks/case_bank.py --quick    # the upstream bank only (smoke run)
 """
 
 from __future__ import annotations
@@ -42,9 +43,9 @@ from memento.memory.embeddings import default_embeddings  # noqa: E402
 from memento.memory.formats import read_cases  # noqa: E402
 from memento.memory.records import Case  # noqa: E402
 from memento.memory.similarity import SimilaritySelector  # noqa: E402
+from memento.testing.bench import upstream_or_skip  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-UPSTREAM = ROOT.parent / "shared" / "data" / "memento-upstream"
 OUT = ROOT / "benchmarks" / "out" / "case_bank"
 PREFIXES = [
     "",
@@ -158,13 +159,15 @@ def main() -> None:
         help="Reuse larger banks built by an earlier run (the import is always redone).",
     )
     parser.add_argument("--real-up-to", type=int, default=10_000, help="Embed banks up to this.")
+    parser.add_argument("--quick", action="store_true", help="1,278 cases, 20 queries (smoke run)")
     args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.queries = "1278", 20
     sizes = sorted(int(s) for s in args.sizes.split(","))
-    if not (UPSTREAM / "memory.jsonl").exists():
-        sys.exit(f"upstream data not found at {UPSTREAM}")
+    data_dir = upstream_or_skip(ROOT, "memory.jsonl", "deepresearcher.jsonl")
     shutil.rmtree(OUT / "bank_1278" if args.keep_banks else OUT, ignore_errors=True)
     OUT.mkdir(parents=True, exist_ok=True)
-    lines = (UPSTREAM / "deepresearcher.jsonl").read_text(encoding="utf-8").splitlines()
+    lines = (data_dir / "deepresearcher.jsonl").read_text(encoding="utf-8").splitlines()
     questions = [json.loads(line)["question"] for line in lines]
     queries = random.Random(0).sample(questions, args.queries)
     minilm = default_embeddings()
@@ -174,7 +177,7 @@ def main() -> None:
     table: dict[str, np.ndarray] = {}
     timed = TableEmbeddings(minilm, table, minilm.model_name)
     start = time.perf_counter()
-    upstream = read_cases(UPSTREAM / "memory.jsonl")
+    upstream = read_cases(data_dir / "memory.jsonl")
     first = CaseBank(path=OUT / "bank_1278", embeddings=timed, dedup_threshold=None)
     first.add_cases(upstream, dedup=False)
     import_s = time.perf_counter() - start
@@ -253,7 +256,8 @@ def main() -> None:
     load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"Machine: {os.cpu_count()} CPU cores, load average {load} (1/5/15 min) at the end.")
     print()
-    print("Reproduce: .venv/bin/python benchmarks/case_bank.py")
+    given = " --quick" if args.quick else ""
+    print(f"Reproduce: .venv/bin/python benchmarks/case_bank.py{given}")
 
 
 if __name__ == "__main__":

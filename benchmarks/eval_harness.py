@@ -3,7 +3,7 @@
 Part 1 runs the same N questions with a zero-latency model (the offline stand-in) and a one-line
 tool three ways, at concurrency 1 and 4: the bare graph (in-memory checkpoints, no rows), the
 harness with memory off (SQLite checkpoints, fsync-ed result rows, usage callbacks, scoring), and
-the harness with similarity memory over a word-hash case bank (no neural embedding). The ratio to
+the harness with similarity memory over a hashed-embedding bank (no neural model). The ratio to
 the bare graph at the same concurrency is the harness overhead.
 
 Part 2 (--full) runs the real CLI on the upstream DeepResearcher questions (3,197) with the
@@ -13,6 +13,7 @@ harness scales; its accuracy is meaningless (the stand-in is not an LLM).
 Writes only under benchmarks/out/eval_harness/. Reproduce:
     python benchmarks/eval_harness.py [--tasks 60]            # part 1
     python benchmarks/eval_harness.py --full [--full-limit N]  # parts 1 and 2
+    python benchmarks/eval_harness.py --quick                  # part 1 on 8 tasks (smoke run)
 """
 
 from __future__ import annotations
@@ -32,10 +33,12 @@ from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 
 from memento.eval.datasets import Task, load_dataset
-from memento.eval.runner import EvalConfig, run_eval
+from memento.eval.run_config import EvalConfig
+from memento.eval.runner import run_eval
 from memento.eval.task_run import task_input
 from memento.graphs import Context, build_graph
 from memento.memory.case_bank import CaseBank
+from memento.testing import HashEmbeddings
 
 ROOT = Path(__file__).resolve().parents[1]
 UPSTREAM = ROOT.parent / "shared" / "data" / "memento-upstream" / "deepresearcher.jsonl"
@@ -48,12 +51,9 @@ def lookup(query: str) -> str:
     return "The answer is 42."
 
 
-def word_hash_bank(path: Path) -> CaseBank:
+def hash_bank(path: Path) -> CaseBank:
     """A case bank with a cheap deterministic embedding, so only the harness is timed."""
-    sys.path.insert(0, str(ROOT))
-    from tests.graph_support import WordHashEmbeddings
-
-    return CaseBank(path=path, embeddings=WordHashEmbeddings())
+    return CaseBank(path=path, embeddings=HashEmbeddings())
 
 
 def sample_tasks(n: int) -> list[Task]:
@@ -85,7 +85,7 @@ async def bare_graph(tasks: list[Task], concurrency: int) -> float:
 
 async def harness(tasks: list[Task], memory: str, concurrency: int, folder: Path) -> float:
     shutil.rmtree(folder, ignore_errors=True)
-    bank = word_hash_bank(folder / "bank") if memory != "none" else None
+    bank = hash_bank(folder / "bank") if memory != "none" else None
     config = EvalConfig(memory=memory, concurrency=concurrency, out=folder)  # type: ignore[arg-type]
     start = time.perf_counter()
     await run_eval(
@@ -110,7 +110,7 @@ def part1(n: int) -> list[str]:
         for memory in ("none", "similarity"):
             secs = asyncio.run(harness(tasks, memory, c, OUT / f"part1-{memory}-c{c}"))
             label = "memento eval, memory none" if memory == "none" else (
-                "memento eval, memory similarity (word-hash bank)"
+                "memento eval, memory similarity (hashed-embedding bank)"
             )  # fmt: skip
             runs.append((label, secs))
         for label, secs in runs:
@@ -160,10 +160,15 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="Also run part 2 (minutes).")
     parser.add_argument("--full-limit", type=int, default=None, help="Part 2 on N tasks only.")
     parser.add_argument("--full-concurrency", type=int, default=4, help="Part 2 concurrency.")
+    parser.add_argument("--quick", action="store_true", help="Part 1 on 8 tasks (smoke run).")
     args = parser.parse_args()
+    if args.quick:
+        args.tasks, args.full = 8, False
     OUT.mkdir(parents=True, exist_ok=True)
     lines = part1(args.tasks)
-    command = f"python benchmarks/eval_harness.py --tasks {args.tasks}"
+    command = "python benchmarks/eval_harness.py " + (
+        "--quick" if args.quick else f"--tasks {args.tasks}"
+    )
     if args.full:
         if not UPSTREAM.is_file():
             raise SystemExit(f"part 2 needs {UPSTREAM}")

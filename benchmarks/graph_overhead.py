@@ -4,7 +4,7 @@ Both sides make the same calls to the same zero-latency model (the offline stand
 same tool; memory is off so that only orchestration and checkpointing differ. Reports the
 median over N tasks, the ratio, and the size of one thread's checkpoints in SQLite.
 
-Reproduce: python benchmarks/graph_overhead.py [--tasks 50]
+Reproduce: python benchmarks/graph_overhead.py [--tasks 50]   (--quick: 10 tasks, a smoke run)
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-from memento.eval.metrics import score
 from memento.graphs import Context, build_graph
 from memento.graphs.offline_model import OfflineChatModel
 from memento.graphs.planner_output import parse_planner_output
@@ -35,6 +34,7 @@ from memento.graphs.prompts import (
     PLANNER_SYSTEM,
     PLANNER_USER,
 )
+from memento.scoring.metrics import score
 
 
 @tool
@@ -110,7 +110,7 @@ async def timed(fn: Any, n: int) -> list[float]:
     return times
 
 
-async def main(n: int) -> None:
+async def main(n: int, quick: bool = False) -> None:
     model = OfflineChatModel()
     task = "What is the answer to everything?"
     rows: list[tuple[str, float]] = []
@@ -162,10 +162,13 @@ async def main(n: int) -> None:
         f"\nOne thread's checkpoints in SQLite: {count} checkpoints, "
         f"{(size + writes) / 1024:.1f} KiB (checkpoint blobs + pending writes)"
     )
-    print(f"\nReproduce: python benchmarks/graph_overhead.py --tasks {n}")
+    given = "--quick" if quick else f"--tasks {n}"
+    print(f"\nReproduce: python benchmarks/graph_overhead.py {given}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tasks", type=int, default=50)
-    asyncio.run(main(parser.parse_args().tasks))
+    parser.add_argument("--quick", action="store_true", help="10 tasks (smoke run)")
+    args = parser.parse_args()
+    asyncio.run(main(10 if args.quick else args.tasks, args.quick))

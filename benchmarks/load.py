@@ -13,6 +13,7 @@ Measured on the shared development machine (2 cores, other jobs running): absolu
 only indicative. Outputs go under benchmarks/out/load/. Run from the repository root:
     .venv/bin/python benchmarks/load.py                      # 60 s load + 10,000-task RSS run
     .venv/bin/python benchmarks/load.py --seconds 5 --tasks 300
+    .venv/bin/python benchmarks/load.py --quick               # smoke run, about 30 s
 """
 
 from __future__ import annotations
@@ -20,59 +21,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import shutil
 import subprocess
 import sys
-import threading
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from memento.testing.load import (
+    GrowthReport,
+    LoadReport,
+    case_bank_load,
+    open_load_bank,
+    sample_rss,
+    words,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from memento.memory.case_bank import CaseBank  # noqa: E402
-from memento.memory.records import Case, label_for  # noqa: E402
-from tests.fakes import HashEmbeddings  # noqa: E402
-
 OUT = ROOT / "benchmarks" / "out" / "load"
-WORDS = (
-    "capital river mountain author novel painter symphony treaty election museum bridge "
-    "island emperor planet element molecule vaccine harbour railway festival glacier desert"
-).split()
-
-
-def _text(rng: random.Random, n: int = 8) -> str:
-    return " ".join(rng.choice(WORDS) for _ in range(n))
-
-
-def _plan(step: str) -> dict[str, Any]:
-    return {"plan": [{"id": 1, "description": step}]}
-
-
-def rss_mb() -> float:
-    """Resident set size of this process in MiB (Linux /proc)."""
-    with open("/proc/self/statm", encoding="ascii") as fh:
-        pages = int(fh.read().split()[1])
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-@dataclass
-class LoadReport:
-    """What the case-bank load run saw."""
-
-    seconds: float
-    preload: int
-    reads: list[float] = field(default_factory=list)
-    writes: list[float] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    written: dict[str, str] = field(default_factory=dict)
-    unreadable: list[str] = field(default_factory=list)
-    final_count: int = 0
+QUICK = {"seconds": 3.0, "preload": 300, "tasks": 60, "modes": "similarity"}
+"""--quick: a few seconds of load and one short RSS run (a smoke check, not a measurement)."""
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -82,98 +50,13 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-def open_bank(path: Path) -> CaseBank:
-    """An embedded bank with hashed embeddings (the vector model is not what is measured)."""
-    return CaseBank(path=path, collection="load", embeddings=HashEmbeddings(384))
-
-
-def case_bank_load(
-    path: Path, seconds: float, *, readers: int = 8, writers: int = 2, preload: int = 3000
-) -> LoadReport:
-    """Run `readers` searching and `writers` adding threads against one bank for `seconds`."""
-    bank = open_bank(path)
-    rng = random.Random(0)
-    cases = [
-        Case(
-            id=f"pre-{i}",
-            task=f"{_text(rng)} {i}",
-            plan=_plan(f"step {i}"),
-            reward=float(i % 2),
-            label=label_for(float(i % 2)),
-        )  # fmt: skip
-        for i in range(preload)
-    ]
-    bank.add_cases(cases, dedup=False)
-    report = LoadReport(seconds=seconds, preload=preload)
-    lock = threading.Lock()
-    stop = time.monotonic() + seconds
-
-    def reader(seed: int) -> None:
-        local = random.Random(seed)
-        while time.monotonic() < stop:
-            started = time.perf_counter()
-            try:
-                found = bank.search(_text(local, 5), k=4)
-                if len(found) != 4:
-                    raise AssertionError(f"search returned {len(found)} cases")
-            except Exception as exc:  # noqa: BLE001 - every failure is counted and shown
-                with lock:
-                    report.errors.append(f"read: {exc!r}")
-                continue
-            with lock:
-                report.reads.append(time.perf_counter() - started)
-
-    def writer(seed: int) -> None:
-        local = random.Random(seed)
-        n = 0
-        while time.monotonic() < stop:
-            case_id, task = f"w{seed}-{n}", f"writer {seed} case {n}: {_text(local, 10)}"
-            n += 1
-            started = time.perf_counter()
-            try:
-                got = bank.add(task, _plan(f"plan {n}"), reward=1.0, case_id=case_id)
-            except Exception as exc:  # noqa: BLE001
-                with lock:
-                    report.errors.append(f"write: {exc!r}")
-                continue
-            with lock:
-                report.writes.append(time.perf_counter() - started)
-                report.written[got] = task
-
-    threads = [threading.Thread(target=reader, args=(i,)) for i in range(readers)]
-    threads += [threading.Thread(target=writer, args=(100 + i,)) for i in range(writers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    again = open_bank(path)  # read back through a fresh handle on the same store
-    stored = {c.id: c.task for c in again.get_many(list(report.written))}
-    report.unreadable = [i for i, task in report.written.items() if stored.get(i) != task]
-    report.final_count = again.count()
-    return report
-
-
-@dataclass
-class GrowthReport:
-    """RSS samples (rows written, MiB) over one offline evaluation run."""
-
-    tasks: int
-    samples: list[tuple[int, float]]
-    seconds: float
-    rows: int
-
-    def at(self, fraction: float) -> float:
-        """RSS at the first sample with at least `fraction` of the rows written."""
-        goal = fraction * self.tasks
-        return next((mb for rows, mb in self.samples if rows >= goal), self.samples[-1][1])
-
-
 def memory_growth(
     out: Path, tasks: int, *, memory: str = "similarity", concurrency: int = 4
 ) -> GrowthReport:
     """One offline eval over `tasks` distinct tasks in memory mode `memory`, sampling RSS."""
     from memento.eval.datasets import load_dataset
-    from memento.eval.runner import EvalConfig, run_eval
+    from memento.eval.run_config import EvalConfig
+    from memento.eval.runner import run_eval
     from memento.graphs import Context
 
     out.mkdir(parents=True, exist_ok=True)
@@ -181,13 +64,9 @@ def memory_growth(
     rng = random.Random(1)
     with data.open("w", encoding="utf-8") as fh:
         for i in range(tasks):
-            row = {
-                "question": f"What is {i} plus 1? ({_text(rng, 4)})",
-                "ground_truth": [str(i + 1)],
-            }
+            question = f"What is {i} plus 1? ({words(rng, 4)})"
+            row = {"question": question, "ground_truth": [str(i + 1)]}
             fh.write(json.dumps(row) + "\n")
-    task_list = load_dataset(data).tasks
-    bank = open_bank(out / "bank")
     config = EvalConfig(
         memory=memory,  # type: ignore[arg-type]
         out=out / "run",
@@ -195,35 +74,15 @@ def memory_growth(
         prune_checkpoints=True,
         context=Context(reward_metric="pm", k=4, tools="calculator"),
     )
-    results = out / "run" / "results.jsonl"
-    samples: list[tuple[int, float]] = [(0, rss_mb())]
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.wait(0.5):
-            rows = results.read_bytes().count(b"\n") if results.exists() else 0
-            samples.append((rows, rss_mb()))
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    started = time.perf_counter()
-    try:
-        asyncio.run(
-            run_eval(
-                task_list,
-                config,
-                planner="offline",
-                executor="offline",
-                case_bank=bank,
-                progress=False,
-            )  # fmt: skip
-        )
-    finally:
-        done.set()
-        sampler.join()
-    rows = results.read_bytes().count(b"\n")
-    samples.append((rows, rss_mb()))
-    return GrowthReport(tasks, samples, time.perf_counter() - started, rows)
+    run = run_eval(
+        load_dataset(data).tasks,
+        config,
+        planner="offline",
+        executor="offline",
+        case_bank=open_load_bank(out / "bank"),
+        progress=False,
+    )  # fmt: skip
+    return sample_rss(out / "run" / "results.jsonl", tasks, lambda: asyncio.run(run))
 
 
 def _print_load(r: LoadReport, readers: int, writers: int) -> dict[str, Any]:
@@ -287,8 +146,11 @@ def main() -> None:
     parser.add_argument("--preload", type=int, default=3000)
     parser.add_argument("--tasks", type=int, default=10_000, help="0 skips the RSS run")
     parser.add_argument("--modes", default="none,similarity", help="memory modes for the RSS run")
+    parser.add_argument("--quick", action="store_true", help="seconds, not minutes (smoke run)")
     parser.add_argument("--child-growth", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.quick:
+        vars(args).update(QUICK)
     if args.child_growth:
         out = OUT / f"growth-{args.child_growth}"
         shutil.rmtree(out, ignore_errors=True)

@@ -6,6 +6,7 @@ same by-query splits and seeds, so a change of form can be checked for lost rank
 
 Writes only under benchmarks/out/q_forms/. Run from the repository root:
     .venv/bin/python benchmarks/q_forms.py --seeds 3
+    .venv/bin/python benchmarks/q_forms.py --quick     # 1 seed on 300 rows (smoke run)
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from memento.memory.embeddings import default_embeddings, embedding_model_id  # noqa: E402
-from memento.memory.pairs import load_pairs, split_by_query  # noqa: E402
-from memento.memory.q_function import QConfig  # noqa: E402
-from memento.memory.q_train import CachedEmbedder, roc_auc, train_on_pairs  # noqa: E402
+from memento.memory.q.network import QConfig  # noqa: E402
+from memento.memory.q.offline import CachedEmbedder, roc_auc, train_on_pairs  # noqa: E402
+from memento.memory.q.pairs import load_pairs, split_by_query  # noqa: E402
+from memento.testing.bench import upstream_or_skip  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-UPSTREAM = ROOT.parent / "shared" / "data" / "memento-upstream"
 OUT = ROOT / "benchmarks" / "out" / "q_forms"
 
 
@@ -37,7 +38,12 @@ def main() -> None:
     """Train both forms per seed and print the AUC table with ratios to the default form."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--rows", type=int, default=None, help="only the first N training rows")
+    parser.add_argument("--quick", action="store_true", help="1 seed, 300 rows (smoke run)")
     args = parser.parse_args()
+    if args.quick:
+        args.seeds, args.rows = 1, 300
+    upstream = upstream_or_skip(ROOT, "training_data.jsonl")
     OUT.mkdir(parents=True, exist_ok=True)
     cache = OUT / "embed_cache.npz"
     shared = ROOT / "benchmarks" / "out" / "q_function" / "embed_cache.npz"
@@ -49,7 +55,7 @@ def main() -> None:
         cache,
         embedding_model_id(model),
     )
-    pairs = load_pairs(UPSTREAM / "training_data.jsonl")
+    pairs = load_pairs(upstream / "training_data.jsonl")[: args.rows]
     auc: dict[str, list[float]] = {"cosine": [], "mlp": [], "residual": []}
     seconds: dict[str, list[float]] = {"mlp": [], "residual": []}
     for seed in range(args.seeds):

@@ -17,7 +17,7 @@ Measures, side by side in one run on this machine:
 
 Writes only under benchmarks/out/q_function/. Run from the repository root:
     .venv/bin/python benchmarks/q_function.py            (full run, < 15 min on 2 cores)
-    .venv/bin/python benchmarks/q_function.py --quick    (small settings for development)
+    .venv/bin/python benchmarks/q_function.py --quick    (a smoke run on small inputs, no fine-tune)
 """
 
 from __future__ import annotations
@@ -43,17 +43,18 @@ from memento.memory.case_bank import CaseBank  # noqa: E402
 from memento.memory.codec import to_metadata  # noqa: E402
 from memento.memory.embeddings import default_embeddings, embedding_model_id  # noqa: E402
 from memento.memory.formats import read_cases  # noqa: E402
-from memento.memory.pairs import Pair, load_pairs, split_by_query  # noqa: E402
-from memento.memory.q_function import QConfig  # noqa: E402
-from memento.memory.q_learner import LearnerConfig, QLearner  # noqa: E402
-from memento.memory.q_selector import QSelector  # noqa: E402
-from memento.memory.q_train import CachedEmbedder, roc_auc, train_on_pairs  # noqa: E402
+from memento.memory.q.config import LearnerConfig  # noqa: E402
+from memento.memory.q.learner import QLearner  # noqa: E402
+from memento.memory.q.network import QConfig  # noqa: E402
+from memento.memory.q.offline import CachedEmbedder, roc_auc, train_on_pairs  # noqa: E402
+from memento.memory.q.pairs import Pair, load_pairs, split_by_query  # noqa: E402
+from memento.memory.q.replay import Transition  # noqa: E402
+from memento.memory.q.selector import QSelector  # noqa: E402
 from memento.memory.records import Case  # noqa: E402
-from memento.memory.replay import Transition  # noqa: E402
 from memento.memory.similarity import SimilaritySelector  # noqa: E402
+from memento.testing.bench import upstream_or_skip  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-UPSTREAM = ROOT.parent / "shared" / "data" / "memento-upstream"
 OUT = ROOT / "benchmarks" / "out" / "q_function"
 
 
@@ -429,14 +430,18 @@ def main() -> None:
     parser.add_argument("--update-steps", type=int, default=50)
     parser.add_argument("--record-calls", type=int, default=10)
     args = parser.parse_args()
-    if args.quick:
-        args.seeds, args.ft_rows, args.sizes, args.queries = 2, 64, [1278, 3000], 5
+    rows = None  # every training row
+    if args.quick:  # a smoke run on small inputs, without the upstream-style fine-tune
+        args.seeds, args.ft_seeds, args.sizes, args.queries = 1, 0, [1278], 3
         args.upstream_queries, args.transitions, args.update_steps, args.record_calls = (
             1,
-            [200, 500],
-            10,
-            3,
+            [200],
+            5,
+            2,
         )
+        rows = 400
+    names = ("training_data.jsonl", "memory.jsonl", "deepresearcher.jsonl")
+    upstream = upstream_or_skip(ROOT, *names)
     command = "  ".join([".venv/bin/python benchmarks/q_function.py", *sys.argv[1:]])
     OUT.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -446,18 +451,18 @@ def main() -> None:
         OUT / "embed_cache.npz",
         embedding_model_id(model),
     )
-    pairs = load_pairs(UPSTREAM / "training_data.jsonl")
-    cases = read_cases(UPSTREAM / "memory.jsonl", format="upstream")
+    pairs = load_pairs(upstream / "training_data.jsonl")[:rows]
+    cases = read_cases(upstream / "memory.jsonl", format="upstream")
     cases = list({c.id: c for c in cases}.values())
     CASE_VECTORS = EMBED([c.task for c in cases])
     questions = [
-        json.loads(line)["question"] for line in (UPSTREAM / "deepresearcher.jsonl").open()
+        json.loads(line)["question"] for line in (upstream / "deepresearcher.jsonl").open()
     ][: args.queries]
 
     print("1/3 quality", file=sys.stderr, flush=True)
     results, facts = quality(pairs, EMBED, args)
     # the checkpoint used for latency and updates: ours, seed 0
-    from memento.memory.q_checkpoint import save_checkpoint
+    from memento.memory.q.checkpoint import save_checkpoint
 
     net, report = train_on_pairs(pairs, EMBED, holdout=0.2, seed=0)
     ckpt = OUT / "q"
@@ -499,7 +504,7 @@ def main() -> None:
     )
     lines += [
         "",
-        f"Ours: {np.mean(facts['ours_seconds']):.1f} s per training run (5,600 rows; embeddings cached). Upstream-style: {np.mean(facts['upstream_seconds']) if facts['upstream_seconds'] else float('nan'):.0f} s per run on {args.ft_rows} rows.",  # noqa: E501
+        f"Ours: {np.mean(facts['ours_seconds']):.1f} s per training run ({len(pairs):,} rows; embeddings cached). Upstream-style: {np.mean(facts['upstream_seconds']) if facts['upstream_seconds'] else float('nan'):.0f} s per run on {args.ft_rows} rows.",  # noqa: E501
         "",
     ]
     lines += [

@@ -14,6 +14,7 @@ as `memento demo`.
 
 Writes only under benchmarks/out/sim_ceiling/. Run from the repository root (about 15 minutes):
     .venv/bin/python benchmarks/sim_ceiling.py --seeds 7,11,3 --questions repeat,fresh
+    .venv/bin/python benchmarks/sim_ceiling.py --quick    # 1 seed, 2 short epochs (smoke run)
 """
 
 from __future__ import annotations
@@ -30,13 +31,13 @@ from typing import Any
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from memento.graphs.deps import open_learner  # noqa: E402
 from memento.memory.case_bank import CaseBank  # noqa: E402
 from memento.memory.records import ScoredCase  # noqa: E402
 from memento.memory.similarity import SimilaritySelector  # noqa: E402
 from memento.sim.config import SimConfig  # noqa: E402
 from memento.sim.demo import prepare_world  # noqa: E402
 from memento.sim.families import parse_task, twin  # noqa: E402
-from memento.sim.qglue import graph_learner  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "out" / "sim_ceiling"
@@ -95,7 +96,8 @@ async def run(
     policy: str, config: SimConfig, world: Any, tool: Any, emb: Any, folder: Path
 ) -> list:
     """Accuracy per epoch of one selection policy (fresh bank, models and learner)."""
-    from memento.eval.runner import EvalConfig, run_eval
+    from memento.eval.run_config import EvalConfig
+    from memento.eval.runner import run_eval
     from memento.graphs.context import Context
     from memento.sim.executor import SimExecutorModel
     from memento.sim.planner import SimPlannerModel
@@ -107,11 +109,13 @@ async def run(
     )  # fmt: skip
     learner: Any = None
     if policy.startswith("q-"):
-        learner = graph_learner(
-            bank, folder / policy, "eval-q", seed=config.seed, shortlist=config.q_shortlist,
-            steps_per_record=config.q_steps_per_record, lr=config.q_lr,
-            unused_weight=config.q_unused_weight, form=policy[2:],
+        q_ctx = Context(
+            q_form=policy[2:], q_seed=config.seed, q_shortlist=max(config.q_shortlist, 1),
+            q_exact_below=0 if config.q_shortlist else 10**9, q_lr=config.q_lr,
+            q_steps_per_record=config.q_steps_per_record, q_unused_weight=config.q_unused_weight,
+            q_share="",
         )  # fmt: skip
+        learner = open_learner(q_ctx, bank, folder / policy)
     elif policy == "oracle" and bank is not None:
         learner = SelectorOnly(FamilyOracle(bank, config.q_shortlist))
     elif bank is not None:
@@ -139,22 +143,32 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="7,11,3")
     parser.add_argument("--questions", default="repeat,fresh", help="protocols, comma-separated")
+    parser.add_argument(
+        "--quick", action="store_true", help="one seed, 2 short epochs, 3 policies (smoke run)"
+    )
     args = parser.parse_args()
+    small: dict[str, Any] = {}
+    policies = POLICIES
+    if args.quick:  # a smoke run of the same protocol, not a measurement
+        args.seeds, args.questions = "7", "repeat"
+        small = {"epochs": 2, "tasks_per_family": 1, "couples": 4}
+        policies = ("similarity", "q-residual", "oracle")
     rows = []
     began = time.perf_counter()
     for questions in args.questions.split(","):
         for seed in [int(s) for s in args.seeds.split(",")]:
-            config = SimConfig(seed=seed, questions=questions)
+            config = SimConfig(seed=seed, questions=questions, **small)
             folder = OUT / f"{questions}-seed{seed}"
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir(parents=True)
             world, tool, emb = prepare_world(config, folder, say=lambda _: None)
-            for policy in POLICIES:
+            for policy in policies:
                 acc = await run(policy, config, world, tool, emb, folder)
                 rows.append((questions, seed, policy, acc))
                 print(f"{questions} seed {seed} {policy}: {acc}", file=sys.stderr, flush=True)
+    shape = f"{small} (--quick)" if small else "`questions`; 50 tasks per epoch"
     print("Selection policies in the simulated world (SIMULATED models; default SimConfig but "
-          "`questions`; 50 tasks per epoch)")  # fmt: skip
+          f"{shape})")  # fmt: skip
     print("| questions | seed | policy | accuracy per epoch (%) | epochs 2+ summed "
           "| vs similarity | vs none |")  # fmt: skip
     print("|---|---|---|---|---|---|---|")

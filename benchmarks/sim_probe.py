@@ -7,6 +7,7 @@ embeddings carry the family and the Q learner's limit lies elsewhere (its data a
 
 Writes nothing. Run from the repository root (about 30 s):
     .venv/bin/python benchmarks/sim_probe.py --seed 7
+    .venv/bin/python benchmarks/sim_probe.py --quick     # the first family only (smoke run)
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def main() -> None:
     """Print held-out probe accuracy per base family and training size."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--quick", action="store_true", help="the first family only (smoke run)")
     args = parser.parse_args()
     world = World(SimConfig(seed=args.seed, questions="fresh", epochs=5, couples=12))
     embeddings = default_embeddings()
@@ -62,7 +64,8 @@ def main() -> None:
           f"{HELD_OUT} held-out people)")  # fmt: skip
     print("| family | " + " | ".join(f"{n} people ({2 * n} questions)" for n in PEOPLE) + " |")
     print("|---|" + "---|" * len(PEOPLE))
-    for base in world.config.families:
+    families = world.config.families[:1] if args.quick else world.config.families
+    for base in families:
         tasks = [t for t in world.tasks if t.family in (base, twin(base))]
         vectors = embeddings.embed_documents([t.question for t in tasks])
         x = torch.tensor(np.array(vectors), dtype=torch.float32)

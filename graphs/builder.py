@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool
@@ -17,14 +17,20 @@ from langgraph.graph.state import CompiledStateGraph
 from memento.graphs.context import Context
 from memento.graphs.deps import Deps
 from memento.graphs.executor import build_executor
-from memento.graphs.redacting_serde import redact_checkpointer
+from memento.graphs.models import model_retry_policy
 from memento.graphs.state import InputState, OutputState, State
+from memento.infra.redacting_serde import redact_checkpointer
+from memento.memory.learning import Learner
+from memento.memory.selection import CaseSelector
 from memento.nodes.execute import execute
 from memento.nodes.judge import judge
 from memento.nodes.plan import plan
 from memento.nodes.retrieve_cases import retrieve_cases
 from memento.nodes.update_q import update_q
 from memento.nodes.write_memory import write_memory
+
+if TYPE_CHECKING:
+    from memento.memory.case_bank import CaseBank
 
 
 def route_after_plan(state: State) -> Literal["execute", "judge"]:
@@ -46,9 +52,9 @@ def build_graph(
     executor: BaseChatModel | str | None = None,
     judge_model: BaseChatModel | str | None = None,
     tools: list[BaseTool] | None = None,
-    case_bank: Any = None,
-    selector: Any = None,
-    learner: Any = None,
+    case_bank: CaseBank | None = None,
+    selector: CaseSelector | None = None,
+    learner: Learner | None = None,
     name: str = "memento",
 ) -> CompiledStateGraph[State, Context, InputState, OutputState]:
     """Compile the Memento graph.
@@ -62,7 +68,7 @@ def build_graph(
         tools: Executor tools; None: the registry's tools named in the context.
         case_bank: A CaseBank; None: the bank at the context's location.
         selector: A CaseSelector; None: the context's selection policy over the bank.
-        learner: A Q learner; None: the one stored next to the bank.
+        learner: A `Learner`; None: the one the context's Q fields describe (`Deps.q_learner`).
         name: Name of the compiled graph (shown in Studio and as a subgraph).
     """
     deps = Deps(
@@ -81,9 +87,10 @@ def build_graph(
         State, context_schema=Context, input_schema=InputState, output_schema=OutputState
     )
     builder.add_node("retrieve_cases", partial(retrieve_cases, deps=deps))
-    builder.add_node("plan", partial(plan, deps=deps))
+    retry = model_retry_policy()  # a reply that arrived unreadable is asked for again
+    builder.add_node("plan", partial(plan, deps=deps), retry_policy=retry)
     builder.add_node("execute", partial(execute, executor=inner))
-    builder.add_node("judge", partial(judge, deps=deps))
+    builder.add_node("judge", partial(judge, deps=deps), retry_policy=retry)
     builder.add_node("write_memory", partial(write_memory, deps=deps))
     builder.add_node("update_q", partial(update_q, deps=deps))
     builder.add_edge(START, "retrieve_cases")

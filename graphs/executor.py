@@ -1,11 +1,14 @@
 """The executor subgraph: a tool-calling loop that carries out one subtask.
 
-call_model -> (tools -> call_model)* -> finish. A model that keeps calling tools past
-`max_executor_steps`, fails, says nothing, answers past `model_timeout_s` or only makes tool
-calls whose arguments are not JSON ends the subtask with ok=False and an error text; it never
-raises into the parent graph. Tools past `tool_timeout_s` answer with an error. A result longer
-than `MAX_RESULT_CHARS` is cut (it goes into every later prompt). Usable alone (it is served to
-Studio as `executor`).
+call_model -> (tools -> call_model)* -> finish. Every tool call of a model message gets exactly
+one tool message, whatever was wrong with it (arguments that are not JSON, a schema error, an
+unknown tool, a timeout): the error goes back to the model, which may try again within
+`max_executor_steps`. A model that keeps calling tools past that limit or says nothing ends the
+subtask with ok=False and an error text. A call that brings no reply (transport, HTTP status,
+unreadable response, past `model_timeout_s`) raises `ModelCallFailed` out of the subgraph: an
+outage is not a subtask result. Tools past `tool_timeout_s` answer with an error. A result
+longer than `MAX_RESULT_CHARS` is cut (it goes into every later prompt). Usable alone (it is
+served to Studio as `executor`).
 """
 
 from __future__ import annotations
@@ -29,11 +32,11 @@ from langgraph.runtime import Runtime
 
 from memento.graphs.context import Context
 from memento.graphs.deps import Deps
+from memento.graphs.models import model_retry_policy
 from memento.graphs.prompts import EXECUTOR_SYSTEM, EXECUTOR_USER
-from memento.graphs.text_limits import MAX_TEXT_CHARS, cut
-from memento.graphs.timeouts import call_model as bounded_call
-from memento.graphs.timeouts import model_error
-from memento.redact import redact
+from memento.infra.model_calls import checked_call
+from memento.infra.redact import redact
+from memento.infra.text_limits import MAX_TEXT_CHARS, cut
 
 MAX_RESULT_CHARS = MAX_TEXT_CHARS
 """Longest subtask result kept; the rest is cut with a note (results feed the planner prompt)."""
@@ -92,27 +95,31 @@ async def call_model(
     tools = deps.executor_tools(ctx)
     model = deps.model("executor", ctx)
     runnable = model.bind_tools(tools) if tools else model
-    try:
-        reply = await bounded_call(runnable.ainvoke(messages + new), ctx)
-    except Exception as exc:  # noqa: BLE001 - a failing model ends the subtask, not the run
-        return {
-            "messages": new,
-            "steps": steps + 1,
-            "result": model_error("executor model error: ", exc, ctx),
-            "ok": False,
-        }
+    reply = await checked_call(runnable.ainvoke(messages + new), ctx, role="executor", model=model)
     update: dict[str, Any] = {"messages": [*new, reply], "steps": steps + 1}
-    if isinstance(reply, AIMessage) and reply.tool_calls:
+    if isinstance(reply, AIMessage) and (reply.tool_calls or reply.invalid_tool_calls):
         return update
-    invalid = reply.invalid_tool_calls if isinstance(reply, AIMessage) else []
-    if invalid:
-        calls = "; ".join(f"{c.get('name')}: {c.get('error') or 'bad arguments'}" for c in invalid)
-        message = f"invalid tool call(s) from the executor model: {calls}"
-        update.update(result=redact(message)[:500], ok=False)
-    else:
-        text = reply.text.strip()
-        update.update(result=cut(text, MAX_RESULT_CHARS) or "(empty result)", ok=bool(text))
+    text = reply.text.strip()
+    update.update(result=cut(text, MAX_RESULT_CHARS) or "(empty result)", ok=bool(text))
     return update
+
+
+def unreadable_call_answers(message: AnyMessage) -> list[ToolMessage]:
+    """An error tool message for each call whose arguments could not be read (not JSON)."""
+    invalid = message.invalid_tool_calls if isinstance(message, AIMessage) else []
+    return [
+        ToolMessage(
+            redact(
+                f"Error: the arguments of this {c.get('name') or 'tool'} call are not valid "
+                f"JSON ({' '.join(str(c.get('error') or '').split())[:300]}); call it again "
+                "with a JSON object of arguments."
+            ),
+            tool_call_id=c.get("id") or "",
+            name=c.get("name") or "",
+            status="error",
+        )
+        for c in invalid
+    ]
 
 
 def route_after_model(state: ExecutorState) -> Literal["tools", "__end__"]:
@@ -127,21 +134,24 @@ async def run_tools(
 ) -> dict[str, Any]:
     """Execute the tool calls of the last model message; tool errors go back as text."""
     ctx = runtime.context or Context()
+    last = state["messages"][-1]
+    unreadable = unreadable_call_answers(last)
+    calls = last.tool_calls if isinstance(last, AIMessage) else []
+    if not calls:
+        return {"messages": unreadable}
     node = ToolNode(deps.executor_tools(ctx), handle_tool_errors=True)
     try:
         out: dict[str, Any] = await asyncio.wait_for(
             node.ainvoke({"messages": state["messages"]}), ctx.tool_timeout_s
         )
     except TimeoutError:
-        last = state["messages"][-1]
-        calls = last.tool_calls if isinstance(last, AIMessage) else []
         error = f"Error: no answer within {ctx.tool_timeout_s:g} s; the call was abandoned"
         timed_out = [
             ToolMessage(error, tool_call_id=c["id"] or "", name=c["name"], status="error")
             for c in calls
         ]
-        return {"messages": timed_out}
-    return {"messages": out["messages"]}
+        return {"messages": [*timed_out, *unreadable]}
+    return {"messages": [*out["messages"], *unreadable]}
 
 
 def build_executor(
@@ -155,7 +165,9 @@ def build_executor(
         input_schema=ExecutorInput,
         output_schema=ExecutorOutput,
     )
-    builder.add_node("call_model", partial(call_model, deps=deps))
+    builder.add_node(
+        "call_model", partial(call_model, deps=deps), retry_policy=model_retry_policy()
+    )
     builder.add_node("tools", partial(run_tools, deps=deps))
     builder.add_edge(START, "call_model")
     builder.add_conditional_edges("call_model", route_after_model, ["tools", END])

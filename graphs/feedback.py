@@ -13,7 +13,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
 from memento.graphs.context import Context
-from memento.graphs.threads import thread_finished
+from memento.infra.threads import thread_finished
 
 
 class FeedbackError(ValueError):

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from memento.jsonl import loads_line
+from memento.infra.jsonl import loads_line
 from memento.memory.records import PlanStep
 
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)

@@ -70,6 +70,30 @@ class Settings(BaseSettings):
     planner_model: str | None = Field(default=None, description="Planner model spec.")
     executor_model: str | None = Field(default=None, description="Executor model spec.")
     judge_model: str | None = Field(default=None, description="LLM judge model spec.")
+    model_timeout_s: float = Field(
+        default=300.0, gt=0, description="Seconds one model call may take, retries included."
+    )
+    tool_timeout_s: float = Field(
+        default=300.0, gt=0, description="Seconds one round of executor tool calls may take."
+    )
+    model_http_timeout_s: float = Field(
+        default=120.0, gt=0, description="HTTP timeout of one request to an OpenAI-compatible API."
+    )
+    model_retries: int = Field(
+        default=2,
+        ge=0,
+        le=10,
+        description="Retries of a failed model request (transport, 408/409/429/5xx with backoff "
+        "and Retry-After; an unreadable reply is retried by the node as often).",
+    )
+    llm_streaming: bool = Field(
+        default=False, description="Stream replies of OpenAI-compatible models token by token."
+    )
+    stream_usage: bool = Field(
+        default=True,
+        description="Ask streamed calls for token usage (stream_options.include_usage); turn "
+        "off only for an endpoint that refuses it.",
+    )
 
     openai_api_key: SecretStr | None = Field(
         default=None, validation_alias="OPENAI_API_KEY", description="Key for ChatOpenAI."

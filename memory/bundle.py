@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from memento.memory.q_checkpoint import SIDECAR_FILE, WEIGHTS_FILE
-from memento.memory.q_learner import REPLAY_FILE
+from memento.memory.q.checkpoint import SIDECAR_FILE, WEIGHTS_FILE
+from memento.memory.q.learner import REPLAY_FILE
+from memento.memory.q.replay import ReplayBuffer, Transition
 from memento.memory.records import Case, utc_now
-from memento.memory.replay import ReplayBuffer, Transition
 
 if TYPE_CHECKING:
     from memento.memory.case_bank import CaseBank

@@ -3,7 +3,7 @@
 One code path for an embedded store (PersistentClient in a folder) and a Chroma server
 (HttpClient). The collection uses cosine space and never Chroma's own embedding function:
 vectors come from the bank's LangChain `Embeddings`, are L2-normalised, stored in Chroma and
-read back from it (`vectors`, `all_vectors`, `search_vector`), so nothing re-encodes stored cases.
+read back from it (`vectors`, `all_vectors`, `nearest_vectors`), so nothing re-encodes stored cases.
 The collection records the embedding model that built it; opening it with another model fails.
 
 Writes (`add_cases`) are batched and all-or-nothing; the near-duplicate rule and what
@@ -21,7 +21,8 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 
-from memento.memory.codec import reward_metadata, unit_rows, where_filter
+from memento.infra.progress import ProgressFn
+from memento.memory.codec import BEST_REWARD_KEY, reward_metadata, unit_rows, where_filter
 from memento.memory.collection import (
     EmbeddingModelMismatch,
     as_matrix,
@@ -35,8 +36,7 @@ from memento.memory.embeddings import default_embeddings, embedding_model_id
 from memento.memory.records import Case, Label, Plan, ScoredCase, label_for
 from memento.memory.store import get_client
 from memento.memory.usage import Tally, add_tally, base_reward_for, forget, read_case
-from memento.memory.writer import AddReport, where_of, write_cases
-from memento.progress import ProgressFn
+from memento.memory.writer import AddReport, add_to_bank, where_of
 
 if TYPE_CHECKING:
     from memento.settings import Settings
@@ -202,7 +202,7 @@ class CaseBank:
         `dedup` applies the bank's `dedup_threshold` (no effect when that is None).
         """
         threshold = self.dedup_threshold if dedup else None
-        return write_cases(self, list(cases), threshold=threshold, progress=progress)
+        return add_to_bank(self, list(cases), threshold=threshold, progress=progress)
 
     def resolve(self, case_id: str) -> str | None:
         """The id of the record holding `case_id`: itself, the case it was merged into, or None."""
@@ -260,8 +260,9 @@ class CaseBank:
         current = read_case(case_id, document, meta)  # refuses a foreign record
         checked = Case.model_validate({**current.model_dump(), **changes})
         extra: dict[str, Any] = {key: getattr(checked, key) for key in changes}
-        if reward is not None:
+        if reward is not None:  # the reward now told is also that of the plan it shows
             extra.update(reward_metadata(base_reward_for(meta, checked.reward)))
+            extra[BEST_REWARD_KEY] = checked.reward
         meta = add_tally(
             self._collection,
             where_of(self),
@@ -350,7 +351,7 @@ class CaseBank:
             for cid, dist, meta, doc, _ in hits
         ]
 
-    def search_vector(
+    def nearest_vectors(
         self,
         vector: np.ndarray,
         k: int,

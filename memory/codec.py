@@ -19,6 +19,8 @@ from memento.memory.records import Case, Label, Plan, label_for
 MERGED_IDS_KEY = "merged_ids"
 """Metadata key listing ids merged into a case as near-duplicates (makes retries idempotent)."""
 REWARD_TEXT_KEY = "reward_text"
+BEST_REWARD_KEY = "best_reward"
+"""Metadata key: the reward of the observation whose plan a case shows (see `merge_stats`)."""
 """Metadata key with the stored reward's exact decimal text: Chroma hands float metadata back up
 to a unit in the last place off (about 1 in 10 random floats), the text comes back as written."""
 
@@ -51,9 +53,13 @@ def case_id_for(namespace: str, task: str, plan: Plan) -> str:
     return digest.hexdigest()[:32]
 
 
-def to_metadata(case: Case) -> dict[str, str | int | float]:
-    """Flatten a case into Chroma metadata (everything but id, task and vector)."""
+def to_metadata(case: Case, best: float | None = None) -> dict[str, str | int | float]:
+    """Flatten a case into Chroma metadata (everything but id, task and vector).
+
+    `best` is the reward of the observation whose plan it shows (default: its reward).
+    """
     return {
+        BEST_REWARD_KEY: case.reward if best is None else best,
         "plan": case.plan.to_json(),
         "label": case.label,
         **reward_metadata(case.reward),
@@ -112,25 +118,57 @@ def unit_rows(vectors: Sequence[float] | Sequence[Sequence[float]] | np.ndarray)
     return np.ascontiguousarray(matrix / norms, dtype=np.float32)
 
 
-def merge_stats(target: Case, incoming: Case) -> Case:
+def best_reward(meta: Mapping[str, Any]) -> float:
+    """The reward of the observation whose plan a stored case shows (its base reward if unset)."""
+    value = meta.get(BEST_REWARD_KEY)
+    return float(value) if isinstance(value, int | float) else stored_reward(meta)
+
+
+def shown_plan_update(
+    meta: Mapping[str, Any], top: Case | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Metadata changes that make a stored case show its best plan, and the values they replace.
+
+    `top` is the best-rewarded near-duplicate folded in now: its plan replaces the stored one
+    only when it did better; the label follows the best observation (`merge_stats`).
+    """
+    best = best_reward(meta)
+    before = {"label": meta.get("label"), "plan": meta.get("plan"), BEST_REWARD_KEY: best}
+    changes: dict[str, Any] = {}
+    if top is not None and top.reward > best:
+        best = top.reward
+        changes["plan"] = top.plan.to_json()
+    changes.update({"label": label_for(best), BEST_REWARD_KEY: best})
+    return changes, before
+
+
+def merge_stats(target: Case, incoming: Case, best: float | None = None) -> tuple[Case, float]:
     """Fold a near-duplicate into `target`: the merge rule of the Case Bank.
 
-    The reward becomes the mean over all observations (weighted by each side's
-    `observations`), the label follows that mean (`label_for`), usage counters add up,
-    and the task, plan, source and created_at of the older case are kept.
+    The reward becomes the mean over all observations (weighted by each side's `observations`)
+    and usage counters add up; the plan and label come from the best-rewarded observation
+    (`best` is the reward of target's shown plan, default its reward), so a failed plan is never
+    shown as one to follow; the task, source and created_at of the older case are kept.
+    Returns the merged case and the reward of the plan it now shows.
     """
     total = target.observations + incoming.observations
     reward = (target.reward * target.observations + incoming.reward * incoming.observations) / total
     reward = min(max(reward, 0.0), 1.0)
-    return target.model_copy(
+    best = target.reward if best is None else best
+    plan = target.plan
+    if incoming.reward > best:
+        plan, best = incoming.plan, incoming.reward
+    merged = target.model_copy(
         update={
+            "plan": plan,
             "reward": reward,
-            "label": label_for(reward),
+            "label": label_for(best),
             "observations": total,
             "times_retrieved": target.times_retrieved + incoming.times_retrieved,
             "times_helpful": target.times_helpful + incoming.times_helpful,
         }
     )
+    return merged, best
 
 
 def first_near_duplicate(vectors: np.ndarray, threshold: float, block: int = 512) -> np.ndarray:

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from functools import lru_cache
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+RECENT_TEXTS = 256
+"""Single texts whose vectors are kept (an exact cache: one text always encodes the same)."""
 
 
 class MiniLMEmbeddings(Embeddings):
@@ -26,6 +29,8 @@ class MiniLMEmbeddings(Embeddings):
         self.batch_size = batch_size
         self._model: Any = None
         self._lock = threading.Lock()
+        self._recent: OrderedDict[str, list[float]] = OrderedDict()
+        self._recent_lock = threading.Lock()
 
     def _load(self) -> Any:
         with self._lock:
@@ -43,7 +48,27 @@ class MiniLMEmbeddings(Embeddings):
             return self._model
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        """Embed a batch of texts into unit vectors."""
+        """Embed a batch of texts into unit vectors (one text: through the recent-text cache)."""
+        if len(texts) == 1:
+            return [self._one(texts[0])]
+        return self._encode(texts)
+
+    def _one(self, text: str) -> list[float]:
+        # A run embeds its task several times (select, write the case, record Q): the same
+        # single-text encoding each time, so the vector is kept for the next call.
+        with self._recent_lock:
+            hit = self._recent.get(text)
+            if hit is not None:
+                self._recent.move_to_end(text)
+                return list(hit)
+        vector = self._encode([text])[0]
+        with self._recent_lock:
+            self._recent[text] = vector
+            while len(self._recent) > RECENT_TEXTS:
+                self._recent.popitem(last=False)
+        return list(vector)
+
+    def _encode(self, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []
         vectors = self._load().encode(

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from memento.jsonl import loads_line
+from memento.infra.jsonl import loads_line
 from memento.memory.codec import case_id_for
 from memento.memory.records import Case, Plan
 

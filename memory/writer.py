@@ -24,12 +24,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from memento.infra.progress import ProgressFn
 from memento.memory.aliases import add_aliases, drop_aliases, lookup
-from memento.memory.codec import first_near_duplicate, merge_stats, to_metadata
+from memento.memory.codec import (
+    first_near_duplicate,
+    merge_stats,
+    shown_plan_update,
+    to_metadata,
+)
 from memento.memory.collection import chunks, query_matching
-from memento.memory.records import Case, label_for
+from memento.memory.records import Case
 from memento.memory.usage import Tally, add_tally, read_case, writer_id
-from memento.progress import ProgressFn
 
 if TYPE_CHECKING:
     from memento.memory.case_bank import CaseBank
@@ -63,6 +68,10 @@ class _Plan:
     """Stored case id -> what the folded near-duplicates add to it."""
     aliases: dict[str, str] = field(default_factory=dict)
     """Folded id -> the id of the case holding it."""
+    best: dict[str, float] = field(default_factory=dict)
+    """New record id -> the reward of the observation whose plan it shows (batch folds)."""
+    top: dict[str, Case] = field(default_factory=dict)
+    """Stored case id -> the best-rewarded near-duplicate folded into it."""
     holder: dict[str, str] = field(default_factory=dict)
 
 
@@ -86,11 +95,12 @@ class PartialWriteError(RuntimeError):
 @dataclass
 class _Undo:
     added: list[str] = field(default_factory=list)
-    tallies: list[tuple[str, Tally, Any]] = field(default_factory=list)
+    tallies: list[tuple[str, Tally, dict[str, Any]]] = field(default_factory=list)
+    """Folds done: target, what was added, and the label, plan and best reward it had."""
     aliases: list[str] = field(default_factory=list)
 
 
-def write_cases(
+def add_to_bank(
     bank: CaseBank,
     cases: list[Case],
     *,
@@ -122,7 +132,7 @@ def write_cases(
     undo = _Undo()
     try:
         _add_new(bank, plan, undo, progress)
-        _fold_all(bank, plan.folds, undo)
+        _fold_all(bank, plan.folds, undo, plan.top)
         undo.aliases = add_aliases(bank, plan.aliases)
     except BaseException as exc:
         try:
@@ -147,7 +157,9 @@ def _add_new(bank: CaseBank, plan: _Plan, undo: _Undo, progress: ProgressFn | No
             ids=chunk,
             embeddings=np.stack([plan.vectors[i] for i in chunk]),
             documents=[plan.new[i].task for i in chunk],
-            metadatas=[{**to_metadata(plan.new[i]), WRITTEN_BY_KEY: token} for i in chunk],
+            metadatas=[
+                {**to_metadata(plan.new[i], plan.best.get(i)), WRITTEN_BY_KEY: token} for i in chunk
+            ],
         )
         got = bank.collection.get(ids=chunk, include=["metadatas"])
         for rid, meta in zip(got["ids"], got["metadatas"], strict=True):
@@ -163,7 +175,7 @@ def _add_new(bank: CaseBank, plan: _Plan, undo: _Undo, progress: ProgressFn | No
             progress("writing", start + len(chunk), len(new_ids))
 
 
-def _fold_all(bank: CaseBank, folds: dict[str, Tally], undo: _Undo) -> None:
+def _fold_all(bank: CaseBank, folds: dict[str, Tally], undo: _Undo, tops: dict[str, Case]) -> None:
     """Fold into each stored target, reading the targets in batched gets (one per chunk)."""
     for chunk in chunks(list(folds), bank.batch_size):
         got = bank.collection.get(ids=chunk, include=["documents", "metadatas"])
@@ -177,19 +189,18 @@ def _fold_all(bank: CaseBank, folds: dict[str, Tally], undo: _Undo) -> None:
                     f"case {target!r} vanished while a near-duplicate was folded into it"
                 )
             doc, meta = records[target]
-            _fold(bank, target, doc, dict(meta or {}), folds[target], undo)
+            _fold(bank, target, doc, dict(meta or {}), folds[target], undo, tops.get(target))
 
 
 def _fold(
-    bank: CaseBank, target: str, doc: str | None, meta: dict[str, Any], delta: Tally, undo: _Undo
-) -> None:
-    """Add `delta` to this process's tally of a stored case (as just read) and refresh its label."""
-    before = read_case(target, doc, meta)  # also refuses a foreign record
-    total = before.reward * before.observations + delta.reward_sum
-    label = label_for(total / (before.observations + delta.observations))
-    where = where_of(bank)
-    add_tally(bank.collection, where, target, meta, delta, {"label": label})
-    undo.tallies.append((target, delta, meta.get("label")))
+    bank: CaseBank, target: str, doc: str | None, meta: dict[str, Any], delta: Tally, undo: _Undo,
+    top: Case | None,
+) -> None:  # fmt: skip
+    """Add `delta` to this process's tally of a stored case (as just read); show the best plan."""
+    read_case(target, doc, meta)  # refuses a foreign record
+    changes, before = shown_plan_update(meta, top)
+    add_tally(bank.collection, where_of(bank), target, meta, delta, changes)
+    undo.tallies.append((target, delta, before))
 
 
 def where_of(bank: CaseBank) -> str:
@@ -215,9 +226,12 @@ def _plan_namespace(
             plan.vectors[case.id], plan.holder[case.id] = vectors[i], case.id
             continue
         if target in plan.new:
-            plan.new[target] = merge_stats(plan.new[target], case)
+            best = plan.best.get(target)
+            plan.new[target], plan.best[target] = merge_stats(plan.new[target], case, best)
         else:
             plan.folds[target] = plan.folds.get(target, Tally()) + Tally.of(case)
+            if target not in plan.top or case.reward > plan.top[target].reward:
+                plan.top[target] = case
         plan.aliases[case.id] = target
         plan.holder[case.id] = target
 
@@ -262,11 +276,12 @@ def _rollback(bank: CaseBank, undo: _Undo) -> None:
     for chunk in chunks(undo.added, bank.batch_size):
         bank.collection.delete(ids=chunk)
     where = where_of(bank)
-    for target, delta, label in reversed(undo.tallies):
+    for target, delta, before in reversed(undo.tallies):
         got = bank.collection.get(ids=[target], include=["metadatas"])
         if got["ids"]:
             meta = dict(got["metadatas"][0] or {})
-            add_tally(bank.collection, where, target, meta, -delta, {"label": label})
+            kept = {k: v for k, v in before.items() if v is not None}
+            add_tally(bank.collection, where, target, meta, -delta, kept)
     drop_aliases(bank, undo.aliases)
 
 

@@ -1,9 +1,12 @@
 """plan: the planner LLM writes a JSON plan or the final answer, with cases in view.
 
 Malformed replies get `plan_retries` repair rounds (the parse error is fed back); after that the
-run ends as a recorded failure (reward 0, raw output kept), never an exception. A reply slower
-than `model_timeout_s` is a failed call; raw output is kept (and fed back) up to `MAX_RAW_CHARS`
-(longer replies are cut, see memento.graphs.text_limits).
+run ends as a recorded task failure (reward 0, raw output kept): repair rounds count model
+replies. A call that brings no reply at all (transport, HTTP status, unreadable response,
+timeout) is no reply of the model: the node raises `ModelCallFailed` and the run stops at its
+last checkpoint (an unreadable response is first retried by the node's RetryPolicy). Raw output
+is kept (and fed back) up to `MAX_RAW_CHARS` (longer replies are cut, see
+memento.infra.text_limits).
 """
 
 from __future__ import annotations
@@ -29,11 +32,16 @@ from memento.graphs.prompts import (
     RESULT_BLOCK,
 )
 from memento.graphs.state import ShownCase, State
-from memento.graphs.text_limits import MAX_TEXT_CHARS, cut
-from memento.graphs.timeouts import call_model, model_error
+from memento.infra.model_calls import checked_call
+from memento.infra.text_limits import MAX_TEXT_CHARS, cut
 
 MAX_RAW_CHARS = MAX_TEXT_CHARS
 """Longest raw planner reply kept in state and fed back for repair; the rest is cut."""
+
+
+def replies(n: int) -> str:
+    """'reply' or 'replies', for the failure message."""
+    return "reply" if n == 1 else "replies"
 
 
 def render_cases(cases: list[ShownCase]) -> str:
@@ -91,11 +99,7 @@ async def plan(state: State, runtime: Runtime[Context], *, deps: Deps) -> dict[s
         stand_in = stand_in_note(model)
     note = {"model_note": stand_in} if stand_in else {}
     for _ in range(ctx.plan_retries + 1):
-        try:
-            reply = await call_model(model.ainvoke(messages), ctx)
-        except Exception as exc:  # noqa: BLE001 - a failing model is a recorded failure
-            error = model_error("planner model error: ", exc, ctx)
-            break
+        reply = await checked_call(model.ainvoke(messages), ctx, role="planner", model=model)
         text = str(reply.text)
         raw = cut(text, MAX_RAW_CHARS)
         raws.append(raw)
@@ -117,6 +121,6 @@ async def plan(state: State, runtime: Runtime[Context], *, deps: Deps) -> dict[s
         "planner_raw": raws,
         "status": "failed",
         "answer": None,
-        "failure": f"planner output unusable after {len(raws)} attempt(s): {error}",
+        "failure": f"planner output unusable after {len(raws)} {replies(len(raws))}: {error}",
         **note,
     }

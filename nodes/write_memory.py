@@ -13,13 +13,13 @@ from langgraph.runtime import Runtime
 from memento.graphs.context import Context
 from memento.graphs.deps import Deps
 from memento.graphs.state import State
+from memento.infra.redact import redact
 from memento.memory.records import label_for
-from memento.redact import redact
 
 DIRECT_ANSWER_PLAN = {"plan": [{"id": 1, "description": "Answer directly without subtasks."}]}
 
 
-def case_id_for(config: RunnableConfig, state: State, namespace: str) -> str:
+def thread_case_id(config: RunnableConfig, state: State, namespace: str) -> str:
     """The thread's case id (so a resumed or replayed thread never writes twice)."""
     thread = (config.get("configurable") or {}).get("thread_id")
     if thread:
@@ -39,7 +39,7 @@ async def write_memory(
     plan = state.get("plan") or DIRECT_ANSWER_PLAN
     bank = deps.bank(ctx)
     label = label_for(float(reward))
-    wanted = state.get("case_id") or case_id_for(config, state, ctx.namespace)
+    wanted = state.get("case_id") or thread_case_id(config, state, ctx.namespace)
     holder = await asyncio.to_thread(bank.resolve, wanted)
     if holder is not None:
         # Replayed node or delayed feedback: relabel the one case (or the near-twin it was

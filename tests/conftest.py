@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.services"]
+pytest_plugins = ["tests.support.services"]
 
 UPSTREAM_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "memento-upstream"
 
@@ -23,8 +23,27 @@ def upstream_dir() -> Path:
     return UPSTREAM_DIR
 
 
+SERVER_FIXTURES = {
+    "chroma_url": ("services", "integration"),
+    "postgres_dsn": ("services", "integration"),
+    "postgres_db": ("services", "integration"),
+    "servers": ("integration",),  # test_tools_fetch: two loopback HTTP servers
+    "base_url": ("integration",),  # test_tools_web_search: a fake Tavily HTTP server
+    "dev_server": ("integration",),  # test_studio: `langgraph dev` in a subprocess
+    "server": ("integration",),  # test_wire_faults: a scripted OpenAI-compatible HTTP server
+}
+"""Fixtures that start a server, and the markers a test using one gets (so `-m` can leave it)."""
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip tests marked `long` unless MEMENTO_LONG=1: each has a short sibling that always runs."""
+    """Mark tests by the servers their fixtures start; skip `long` ones unless MEMENTO_LONG=1.
+
+    Each `long` test has a short sibling that always runs.
+    """
+    for item in items:
+        for name in getattr(item, "fixturenames", ()):
+            for marker in SERVER_FIXTURES.get(name, ()):
+                item.add_marker(marker)
     if os.environ.get("MEMENTO_LONG") == "1":
         return
     skip = pytest.mark.skip(reason="full-length run: set MEMENTO_LONG=1 (the short version ran)")

@@ -11,10 +11,10 @@ import pytest
 
 from memento.memory import usage
 from memento.memory.case_bank import CaseBank
-from memento.memory.q_transitions import SqliteTransitionLog
-from memento.memory.replay import ReplayBuffer, Transition
+from memento.memory.q.replay import ReplayBuffer, Transition
+from memento.memory.q.share.transitions import SqliteTransitionLog
 from memento.memory.usage import Tally, add_tally
-from tests.fakes import HashEmbeddings, make_case
+from memento.testing import HashEmbeddings, make_case
 
 PLAN = {"plan": [{"id": 1, "description": "Search for it."}]}
 TASKS = [f"Who wrote the book number {w}?" for w in ("one", "two", "three", "four", "five")]

@@ -12,7 +12,7 @@ from memento.memory.case_bank import CaseBank, EmbeddingModelMismatch
 from memento.memory.codec import case_id_for
 from memento.memory.records import Plan
 from memento.settings import Settings
-from tests.fakes import HashEmbeddings, make_case
+from memento.testing import HashEmbeddings, make_case
 
 PLAN = {"plan": [{"id": 1, "description": "Search for it."}]}
 
@@ -167,7 +167,7 @@ def test_vectors_are_read_back_not_reembedded(tmp_path: Path) -> None:
     before = Counting.calls
     got = bank.vectors(list(reversed(ids)))
     all_ids, matrix = bank.all_vectors()
-    sl_ids, scores, sl_vecs = bank.search_vector(got[0], 2)
+    sl_ids, scores, sl_vecs = bank.nearest_vectors(got[0], 2)
     assert Counting.calls == before
     assert got.dtype == np.float32 and got.shape == (3, 64)
     expected = np.asarray(HashEmbeddings().embed_documents(["task gamma"]), dtype=np.float32)[0]

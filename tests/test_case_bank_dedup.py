@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from memento.memory.case_bank import CaseBank
-from tests.fakes import HashEmbeddings, make_case
+from memento.testing import HashEmbeddings, make_case
 
 PLAN = {"plan": [{"id": 1, "description": "Search for it."}]}
 
@@ -32,14 +32,21 @@ def test_near_copy_updates_statistics_instead_of_adding(bank: CaseBank) -> None:
     assert case.task == "Who wrote the play Hamlet?"  # the older task and plan are kept
 
 
-def test_mean_reward_over_three_observations(bank: CaseBank) -> None:
+def test_mean_reward_over_three_observations_label_of_the_best(bank: CaseBank) -> None:
     cid = bank.add("Who wrote the play Hamlet?", PLAN, reward=1.0)
     bank.add("who wrote the play Hamlet", PLAN, reward=0.0)
     bank.add("WHO wrote the play hamlet?", PLAN, reward=0.0)
     case = bank.get(cid)
     assert case is not None and case.observations == 3
-    assert case.reward == pytest.approx(1 / 3)
-    assert case.label == "negative"
+    assert case.reward == pytest.approx(1 / 3)  # the reward is the mean over observations
+    assert case.label == "positive"  # the label follows the best observation (1.0), as the plan
+
+
+def test_all_failed_observations_stay_negative(bank: CaseBank) -> None:
+    cid = bank.add("Who wrote the play Hamlet?", PLAN, reward=0.0)
+    bank.add("who wrote the play Hamlet", PLAN, reward=0.0)
+    case = bank.get(cid)
+    assert case is not None and case.observations == 2 and case.label == "negative"
 
 
 def test_distinct_tasks_and_other_namespaces_are_not_merged(bank: CaseBank) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from memento.memory.case_bank import CaseBank, EmbeddingModelMismatch
 from memento.memory.embeddings import DEFAULT_EMBEDDING_MODEL
-from tests.fakes import HashEmbeddings
+from memento.testing import HashEmbeddings
 
 pytestmark = pytest.mark.slow
 PLAN = {"plan": [{"id": 1, "description": "Search for it."}]}

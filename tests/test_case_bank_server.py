@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from memento.cli.main import app
 from memento.memory.case_bank import CaseBank, EmbeddingModelMismatch
 from memento.settings import Settings
-from tests.fakes import HashEmbeddings, make_case
+from memento.testing import HashEmbeddings, make_case
 
 pytestmark = [pytest.mark.integration, pytest.mark.services]
 PLAN = {"plan": [{"id": 1, "description": "Search for it."}]}

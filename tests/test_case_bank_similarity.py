@@ -9,7 +9,7 @@ import pytest
 from memento.memory.case_bank import CaseBank
 from memento.memory.selection import CaseSelector
 from memento.memory.similarity import SimilaritySelector
-from tests.fakes import HashEmbeddings, make_case
+from memento.testing import HashEmbeddings, make_case
 
 TASKS = [
     ("Who wrote the novel Dracula?", "positive"),
@@ -95,7 +95,7 @@ def test_filtered_search_matches_brute_force(
     scores = vectors @ bank.embed_query(query)
     best = sorted(zip(scores.tolist(), [c.id for c in pool], strict=True), reverse=True)[:3]
     assert [round(h.score, 4) for h in hits] == [round(s, 4) for s, _ in best]
-    ids, sl_scores, sl_vectors = bank.search_vector(
+    ids, sl_scores, sl_vectors = bank.nearest_vectors(
         bank.embed_query(query),
         3,
         namespace=namespace,

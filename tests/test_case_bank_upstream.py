@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from memento.cli.main import app
 from memento.memory.records import Plan
-from tests.fakes import HashEmbeddings
+from memento.testing import HashEmbeddings
 
 pytestmark = pytest.mark.upstream
 runner = CliRunner()

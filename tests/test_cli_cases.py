@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from memento.cli.main import app
-from tests.fakes import HashEmbeddings
+from memento.testing import HashEmbeddings
 
 PLAN = '{"plan":[{"id":1,"description":"Find it."}]}'
 runner = CliRunner()
@@ -140,7 +140,7 @@ def test_bad_options_fail_cleanly(tmp_path: Path) -> None:
 def test_progress_bar_draws_on_terminal_only() -> None:
     import io
 
-    from memento.progress import progress_bar
+    from memento.infra.progress import progress_bar
 
     quiet = io.StringIO()
     with progress_bar(stream=quiet) as progress:  # StringIO is not a TTY

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from memento.cli.main import app
-from memento.eval.metrics import score
+from memento.scoring.metrics import score
 
 
 def _write(path: Path, rows: list[object]) -> Path:

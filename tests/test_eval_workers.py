@@ -19,13 +19,13 @@ from typer.testing import CliRunner
 from memento.cli.main import app
 from memento.eval.datasets import Task, load_dataset
 from memento.eval.results import ResultsWriter, read_results
-from memento.eval.runner import EvalConfig
+from memento.eval.run_config import EvalConfig
 from memento.eval.workers import WorkersConfigError, run_eval_workers
 from memento.graphs import Context
 from memento.graphs.offline_model import OfflineChatModel
 from memento.memory.case_bank import CaseBank
 from memento.settings import get_settings
-from tests.fakes import HashEmbeddings
+from memento.testing import HashEmbeddings
 
 CITIES = {"France": "Paris", "Japan": "Tokyo", "Peru": "Lima", "Chile": "Santiago"}
 QUESTIONS = [

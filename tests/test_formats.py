@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from memento.memory.formats import FormatError, detect_format, read_cases, write_cases
-from tests.fakes import make_case
+from memento.testing import make_case
 
 GOOD_PLAN = '{"plan":[{"id":1,"description":"Find it."}]}'
 

@@ -22,8 +22,8 @@ from memento.memory.case_bank import CaseBank
 from memento.memory.formats import FormatError, read_cases, write_cases
 from memento.memory.records import COUNTER_MAX, Case
 from memento.memory.store import forget_clients
-from tests import fuzz_support as fz
-from tests.fakes import HashEmbeddings, make_case
+from memento.testing import HashEmbeddings, make_case
+from tests.support import fuzz as fz
 
 # ---------------------------------------------------------------- strategies: valid rows
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from memento.memory.pairs import PairsFormatError, load_pairs
-from tests import fuzz_support as fz
+from memento.memory.q.pairs import PairsFormatError, load_pairs
+from tests.support import fuzz as fz
 
 pair_rows = st.fixed_dictionaries(
     {

@@ -21,10 +21,10 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from memento.eval.datasets import Dataset, DatasetError, load_dataset
-from memento.eval.metrics import METRIC_FAMILIES, normalize, score, split_answers
 from memento.graphs.planner_output import PlannerOutput, PlannerOutputError, parse_planner_output
+from memento.scoring.metrics import METRIC_FAMILIES, normalize, score, split_answers
 from memento.settings import Settings
-from tests import fuzz_support as fz
+from tests.support import fuzz as fz
 
 # ---------------------------------------------------------------- datasets
 

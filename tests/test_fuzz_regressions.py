@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from memento.eval.datasets import DatasetError, load_dataset
 from memento.graphs.planner_output import PlannerOutputError, parse_planner_output
 from memento.memory.formats import FormatError, read_cases
-from memento.memory.pairs import PairsFormatError, load_pairs
+from memento.memory.q.pairs import PairsFormatError, load_pairs
 from memento.settings import Settings, SettingsError, env_name, load_settings
 
 PLAN = {"plan": [{"id": 1, "description": "Look it up."}]}
@@ -137,6 +137,7 @@ def test_settings_refuse_values_the_stores_refuse(
         load_settings()
 
 
+@pytest.mark.integration  # runs the `memento` command
 def test_bad_environment_is_one_line_naming_the_variable(tmp_path: Path) -> None:
     """The `memento` command exits 2 with the variable's name; a secret's value never shows."""
     cli = Path(sys.executable).with_name("memento")

@@ -15,7 +15,7 @@ from memento.graphs import Context, build_graph
 from memento.graphs.feedback import FeedbackError, give_feedback
 from memento.graphs.offline_model import OFFLINE_NOTE
 from memento.memory.case_bank import CaseBank
-from tests.graph_support import RecordingLearner, capital_tools, make_bank
+from memento.testing import RecordingLearner, capital_tools, make_bank
 
 
 def cfg(thread: str) -> dict[str, Any]:
@@ -296,9 +296,10 @@ async def test_feedback_relabels_the_case_a_run_was_merged_into(tmp_path: Path) 
 
 
 async def test_real_q_learner_run_then_feedback_moves_q(tmp_path: Path) -> None:
-    from memento.memory.q_function import QConfig
-    from memento.memory.q_learner import LearnerConfig, QLearner
-    from memento.memory.q_selector import q_scores
+    from memento.memory.q.config import LearnerConfig
+    from memento.memory.q.learner import QLearner
+    from memento.memory.q.network import QConfig
+    from memento.memory.q.selector import q_scores
 
     bank = make_bank(tmp_path / "chroma", dedup_threshold=None)
     learner = QLearner(

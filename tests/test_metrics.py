@@ -10,8 +10,10 @@ from hypothesis import strategies as st
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import AIMessage
 
-from memento.eval.judge import JUDGE_PROMPT, allm_judge, judge_prompt, llm_judge, parse_verdict
-from memento.eval.metrics import (
+from memento.eval.stats import bootstrap_ci, first_k_pass, mean_pass_at_k, pass_at_k
+from memento.eval.usage import Price, load_prices, totals, usage_by_model
+from memento.scoring.judge import JUDGE_PROMPT, allm_judge, judge_prompt, llm_judge, parse_verdict
+from memento.scoring.metrics import (
     exact_match,
     f1_score,
     normalize,
@@ -19,8 +21,6 @@ from memento.eval.metrics import (
     score,
     split_answers,
 )
-from memento.eval.stats import bootstrap_ci, first_k_pass, mean_pass_at_k, pass_at_k
-from memento.eval.usage import Price, load_prices, totals, usage_by_model
 
 # ---------------------------------------------------------------- normalisation
 

@@ -60,7 +60,9 @@ def test_wheel_installs_in_fresh_venv_and_cli_runs(tmp_path: Path) -> None:
             str(py),
             "-c",
             "import memento, memento.graphs, memento.nodes, memento.memory, memento.tools, "
-            "memento.memory.records as r; print(memento.__file__); print(r.__file__)",
+            "memento.memory.records as r; print(memento.__file__); print(r.__file__); "
+            "import sys; print(sys.modules[memento.build_graph.__module__].__file__); "
+            "print(sys.modules[memento.QSelector.__module__].__file__)",
         ],
         check=True,
         capture_output=True,

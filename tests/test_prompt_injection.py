@@ -31,9 +31,10 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.tools import BaseTool
 
 from memento.graphs import Context, build_graph
-from memento.graphs.checkpointers import open_checkpointer
+from memento.infra.checkpointers import open_checkpointer
 from memento.memory.case_bank import CaseBank
 from memento.memory.store import forget_clients
+from memento.testing import HashEmbeddings, RecordingLearner
 from memento.tools.calculator import build_calculator
 from memento.tools.config import (
     CalculatorConfig,
@@ -42,14 +43,12 @@ from memento.tools.config import (
     FetchConfig,
     PythonConfig,
 )
-from memento.tools.corpus import build_corpus_search
 from memento.tools.corpus_index import CorpusIndexer
+from memento.tools.corpus_search import build_corpus_search
 from memento.tools.documents import build_documents
 from memento.tools.fetch import build_fetch
 from memento.tools.python_exec import build_python
-from tests.fakes import HashEmbeddings
-from tests.graph_support import RecordingLearner
-from tests.obedient_model import ObedientModel
+from tests.support.obedient_model import ObedientModel
 
 pytestmark = pytest.mark.integration
 

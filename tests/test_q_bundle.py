@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 from memento.cli.main import app
 from memento.memory.bundle import BundleError, load_bundle, read_bundle, save_bundle
 from memento.memory.case_bank import CaseBank
-from memento.memory.q_checkpoint import load_checkpoint
-from memento.memory.q_learner import QLearner
-from tests.fakes import HashEmbeddings, make_case
-from tests.q_support import DIM, toy_bank, toy_config
+from memento.memory.q.checkpoint import load_checkpoint
+from memento.memory.q.learner import QLearner
+from memento.testing import HashEmbeddings, make_case
+from tests.support.q import DIM, toy_bank, toy_config
 
 
 def _empty_bank(path: Path) -> CaseBank:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from memento.memory.q_checkpoint import (
+from memento.memory.q.checkpoint import (
     SIDECAR_FILE,
     WEIGHTS_FILE,
     CheckpointError,
@@ -18,7 +18,7 @@ from memento.memory.q_checkpoint import (
     load_or_none,
     save_checkpoint,
 )
-from memento.memory.q_function import QConfig, QNetwork, seed_everything
+from memento.memory.q.network import QConfig, QNetwork, seed_everything
 
 MODEL = "test-model"
 

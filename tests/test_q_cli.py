@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from memento.cli.main import app
 from memento.memory import embeddings as emb_module
-from memento.memory.q_checkpoint import load_checkpoint
-from tests.fakes import HashEmbeddings
+from memento.memory.q.checkpoint import load_checkpoint
+from memento.testing import HashEmbeddings
 
 runner = CliRunner()
 KEYS = {"auc", "accuracy", "n_train_rows", "n_test_rows", "n_test_queries", "seconds"}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from memento.memory.q_function import (
+from memento.memory.q.network import (
     QConfig,
     QNetwork,
     predict,
@@ -15,7 +15,7 @@ from memento.memory.q_function import (
     seed_everything,
     train_epochs,
 )
-from memento.memory.q_train import roc_auc
+from memento.memory.q.offline import roc_auc
 
 
 def test_target_is_the_reward_clipped_to_unit_interval() -> None:
@@ -150,7 +150,7 @@ def test_config_rejects_an_unknown_form() -> None:
 
 
 def test_residual_form_survives_a_checkpoint_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from memento.memory.q_checkpoint import load_checkpoint, save_checkpoint
+    from memento.memory.q.checkpoint import load_checkpoint, save_checkpoint
 
     net = QNetwork(QConfig(dim=8, hidden=4, form="residual", prior_scale=12.0, seed=2))
     q, c, r = _toy(64, 8, seed=2)

@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from memento.memory.q_checkpoint import CheckpointError, load_checkpoint
-from memento.memory.q_learner import LearnerConfig, QLearner, credit_weights
-from memento.memory.q_selector import q_scores
-from memento.memory.replay import ReplayBuffer, Transition
-from tests.q_support import toy_bank, toy_config
+from memento.memory.q.checkpoint import CheckpointError, load_checkpoint
+from memento.memory.q.config import LearnerConfig, credit_weights
+from memento.memory.q.learner import QLearner
+from memento.memory.q.replay import ReplayBuffer, Transition
+from memento.memory.q.selector import q_scores
+from tests.support.q import toy_bank, toy_config
 
 TASKS = [f"question {i} about place number {i * 7}" for i in range(40)]
 
@@ -106,7 +107,7 @@ def test_budget_evicts_lowest_value_and_logs(
     learner = QLearner(bank, tmp_path / "q", toy_config(), LearnerConfig(save_every=100))
     _stream(learner, good, bad, n=40, seed=2)
     learner.settings = LearnerConfig(budget=8)
-    with caplog.at_level(logging.INFO, logger="memento.memory.q_learner"):
+    with caplog.at_level(logging.INFO, logger="memento.memory.q.learner"):
         evicted = learner.enforce_budget("default", protect=[bad[0]])
     assert len(evicted) == 4 and bad[0] not in evicted
     assert set(evicted) <= set(bad)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from memento.memory.pairs import Pair, PairsFormatError, load_pairs, split_by_query
+from memento.memory.q.pairs import Pair, PairsFormatError, load_pairs, split_by_query
 
 
 def _write(path: Path, rows: list[object]) -> Path:

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from memento.memory.q_checkpoint import CheckpointError, save_checkpoint
-from memento.memory.q_function import QNetwork, seed_everything
-from memento.memory.q_selector import QSelector, pick_order, q_scores
+from memento.memory.q.checkpoint import CheckpointError, save_checkpoint
+from memento.memory.q.network import QNetwork, seed_everything
+from memento.memory.q.selector import QSelector, pick_order, q_scores
 from memento.memory.retriever import CaseRetriever
 from memento.memory.selection import CaseSelector
 from memento.memory.similarity import SimilaritySelector
-from tests.q_support import toy_bank, toy_config
+from tests.support.q import toy_bank, toy_config
 
 TASK = "alpha river question"
 
@@ -47,7 +47,7 @@ def test_greedy_is_top_k_by_q(setup) -> None:  # type: ignore[no-untyped-def]
 def test_shortlist_reranks_the_ann_candidates(setup) -> None:  # type: ignore[no-untyped-def]
     bank, _, _, net = setup
     sel = QSelector(bank, network=net, exact_below=0, shortlist=5)
-    ann_ids, _, _ = bank.search_vector(bank.embed_query(TASK), 5)
+    ann_ids, _, _ = bank.nearest_vectors(bank.embed_query(TASK), 5)
     picked = sel.select(TASK, k=3)
     assert {s.case.id for s in picked} <= set(ann_ids)
     ranked = [i for i in _expected(bank, net, TASK) if i in set(ann_ids)]
@@ -157,8 +157,8 @@ def test_scoring_waits_for_a_training_step_of_the_same_network() -> None:
     """Selection never scores mid-step (train mode, weights changing): it takes the lock."""
     import threading
 
-    from memento.memory.q_function import QConfig, QNetwork, network_lock
-    from memento.memory.q_selector import q_scores
+    from memento.memory.q.network import QConfig, QNetwork
+    from memento.memory.q.selector import q_scores
 
     network = QNetwork(QConfig(dim=8))
     query, cases = np.ones(8, dtype=np.float32), np.ones((3, 8), dtype=np.float32)
@@ -168,7 +168,7 @@ def test_scoring_waits_for_a_training_step_of_the_same_network() -> None:
         q_scores(network, query, cases)
         done.set()
 
-    with network_lock(network):  # stands for an update step in progress
+    with network.lock:  # stands for an update step in progress
         network.train()
         worker = threading.Thread(target=score)
         worker.start()

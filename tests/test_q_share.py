@@ -18,30 +18,29 @@ from typer.testing import CliRunner
 
 from memento.cli.main import app
 from memento.memory.case_bank import CaseBank
-from memento.memory.q_checkpoint import state_digest
-from memento.memory.q_share import (
+from memento.memory.q.checkpoint import state_digest
+from memento.memory.q.share import (
     QTrainer,
     QWorker,
     TrainerBusyError,
     open_share,
     take_trainer_lock,
 )
-from memento.memory.q_transitions import PgTransitionLog
-from memento.memory.q_weights import PgWeights
+from memento.memory.q.share.transitions import PgTransitionLog
+from memento.memory.q.share.weights import PgWeights
 from memento.settings import get_settings
-from tests.fakes import HashEmbeddings, make_case
-from tests.q_share_child import append_many, transition
-from tests.q_support import toy_bank, toy_config
+from memento.testing import HashEmbeddings, make_case
+from tests.support.q import toy_bank, toy_config
+from tests.support.q_share_child import append_many, transition
 
 N_PROCS, PER_PROC = 3, 15
 
 
-@pytest.fixture(params=["dir", "pg"])
+@pytest.fixture(params=["dir", pytest.param("pg", marks=[pytest.mark.services])])
 def share_spec(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A folder share, or a Postgres share in a fresh database (services)."""
     if request.param == "dir":
         return str(tmp_path / "share")
-    request.applymarker(pytest.mark.services)
     return str(request.getfixturevalue("postgres_db"))
 
 
@@ -125,6 +124,7 @@ def test_worker_never_loads_a_half_written_version(
     assert state_digest(worker.network) == digest
 
 
+@pytest.mark.integration  # spawns worker processes
 def test_every_worker_transition_reaches_the_trainer_once(share_spec: str, tmp_path: Path) -> None:
     bank, good, _ = toy_bank(tmp_path)
     share = open_share(share_spec, bank, channel="test")
@@ -193,7 +193,7 @@ def test_relabel_reaches_the_trainer(tmp_path: Path) -> None:
     trainer = QTrainer(bank, share, tmp_path / "trainer", toy_config())
     worker = QWorker(bank, share, toy_config())
     worker.record("a task", [good[0]], None, 0.0, key="thread-1")
-    assert worker.record("a task", [good[0]], None, 0.0, key="thread-1")["duplicate"]
+    assert worker.record("a task", [good[0]], None, 0.0, key="thread-1").duplicate
     worker.record("a task", [good[0]], None, 1.0, key="thread-1", relabel=True)
     trainer.drain()
     [stored] = trainer.learner.replay.all()

@@ -7,7 +7,7 @@ from langchain_core.messages import AIMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
-from memento.graphs.redacting_serde import RedactingSerializer, mask_bytes, redact_checkpointer
+from memento.infra.redacting_serde import RedactingSerializer, mask_bytes, redact_checkpointer
 
 KEY = "sk-test-SERDE-CANARY-0123456789"
 

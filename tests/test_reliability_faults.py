@@ -1,10 +1,11 @@
 """Faults: a full or read-only store during a case write; models and tools that misbehave.
 
-Every fault must end in a recorded outcome (a result row, the run's state), never a crash or a
-hang, and must leave the case bank exactly as it was. Stores fail through `FailingCollection`,
+Every fault must end in a recorded outcome or, for a model call that brought no reply, an error
+row that a re-run retries (never a crash or a hang), and must leave the case bank exactly as it
+was. Stores fail through `FailingCollection`,
 a proxy over the real Chroma collection that raises the OSError a full disk (ENOSPC) or a
 read-only mount (EROFS) raises; models and tools are the deterministic fakes of
-`tests.reliability.faulty_models`. Every await is bounded, so a regression fails, not hangs.
+`tests.support.reliability.faulty_models`. Every await is bounded, so a regression fails, not hangs.
 """
 
 from __future__ import annotations
@@ -21,14 +22,14 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from memento.eval.datasets import Task
 from memento.eval.results import ResultRow, read_results
-from memento.eval.runner import EvalConfig, run_eval
+from memento.eval.run_config import EvalConfig
+from memento.eval.runner import run_eval
 from memento.eval.task_run import run_task
 from memento.graphs import Context, build_graph
 from memento.memory.case_bank import CaseBank
-from tests.fakes import make_case
-from tests.graph_support import RecordingLearner, capital_tools, make_bank
-from tests.reliability.campaign_eval import lookup_tool, make_tasks
-from tests.reliability.faulty_models import (
+from memento.testing import RecordingLearner, capital_tools, make_bank, make_case
+from tests.support.reliability.campaign_eval import lookup_tool, make_tasks
+from tests.support.reliability.faulty_models import (
     ONE_MB,
     FailingChatModel,
     ScriptedChatModel,
@@ -199,11 +200,33 @@ def first_subtask(state: dict[str, Any]) -> dict[str, Any]:
     return results[0]
 
 
+def assert_no_outcome(row: ResultRow, bank: CaseBank, error: str) -> None:
+    """An outage: a row with `error` naming the failed call, no reward, no case."""
+    assert row.error is not None and error in row.error, row.error
+    assert extra(row, "rewarded") is False and row.case_written is None
+    assert bank.list() == []
+
+
+@pytest.mark.parametrize(
+    ("name", "model", "role", "error"),
+    named(
+        ("planner times out", FailingChatModel, "planner", "TimeoutError: Request timed out"),
+        ("planner hangs", SlowChatModel, "planner", "TimeoutError: no reply within 0.5 s"),
+        ("executor times out", FailingChatModel, "executor", "TimeoutError: Request timed out"),
+        ("executor hangs", SlowChatModel, "executor", "TimeoutError: no reply within 0.5 s"),
+    ),
+)
+async def test_a_failed_model_call_is_an_error_row_not_an_outcome(
+    tmp_path: Path, name: str, model: Any, role: str, error: str
+) -> None:
+    row, state, bank = await run_one(tmp_path, **{role: model()})
+    assert_no_outcome(row, bank, f"{role} model call failed")
+    assert error in (row.error or "") and state.get("reward") is None
+
+
 @pytest.mark.parametrize(
     ("name", "planner", "failure"),
     named(
-        ("times out", lambda: FailingChatModel(), "TimeoutError: Request timed out"),
-        ("hangs", lambda: SlowChatModel(), "TimeoutError: no reply within 0.5 s"),
         ("empty", lambda: ScriptedChatModel(replies=[AIMessage("")]), "no JSON object"),
         ("1 MB", lambda: ScriptedChatModel(replies=[AIMessage("y" * ONE_MB)]), "no JSON"),
     ),
@@ -220,15 +243,13 @@ async def test_faulty_planner_ends_in_a_recorded_failure(
 @pytest.mark.parametrize(
     ("name", "executor", "ok", "result"),
     named(
-        ("times out", lambda: FailingChatModel(), False, "TimeoutError: Request timed out"),
-        ("hangs", lambda: SlowChatModel(), False, "TimeoutError: no reply within 0.5 s"),
         ("empty", lambda: ScriptedChatModel(replies=[AIMessage("")]), False, "(empty result)"),
         ("1 MB", lambda: ScriptedChatModel(replies=[AIMessage("z" * ONE_MB)]), True, "[... cut"),
         (
-            "bad JSON arguments",
+            "bad JSON arguments forever",
             lambda: ScriptedChatModel(replies=[bad_json_call("corpus_search", "{query: ")]),
             False,
-            "invalid tool call(s) from the executor model: corpus_search",
+            "step limit reached",
         ),
         (
             "tool calls forever",
@@ -257,6 +278,7 @@ def tool_errors(model: ScriptedChatModel) -> list[str]:
     ("name", "call", "error"),
     named(
         ("unknown tool", tool_call("delete_everything", {"query": "x"}), "is not a valid tool"),
+        ("arguments not JSON", bad_json_call("corpus_search", "{query: "), "not valid JSON"),
         ("missing arguments", tool_call("corpus_search", {}), "query"),
         ("wrong argument type", tool_call("corpus_search", {"query": {"a": 1}}), "query"),
     ),
@@ -268,8 +290,9 @@ async def test_invalid_tool_calls_are_answered_with_an_error_the_model_sees(
     row, state, bank = await run_one(tmp_path, executor=executor)
     assert_recorded(row, bank)
     assert executor.calls == 2 and any(error in text for text in tool_errors(executor))
-    assert first_subtask(state)["tool_calls"] == [{"name": call.tool_calls[0]["name"],
-                                                   "args": call.tool_calls[0]["args"]}]  # fmt: skip
+    assert first_subtask(state)["tool_calls"] == [
+        {"name": c["name"], "args": c["args"]} for c in call.tool_calls
+    ]
 
 
 async def _hangs(query: str) -> str:
@@ -306,13 +329,13 @@ async def test_faulty_tool_output_reaches_the_model_as_a_result(
     assert first_subtask(state)["ok"] is True
 
 
-async def test_planner_plan_with_a_faulty_executor_still_writes_one_case(tmp_path: Path) -> None:
+async def test_a_plan_whose_executor_call_fails_stops_without_a_case(tmp_path: Path) -> None:
     planner = ScriptedChatModel(replies=[plan_reply("look it up", "check it"),
                                          AIMessage('{"answer": "unknown"}')])  # fmt: skip
     row, state, bank = await run_one(tmp_path, planner=planner, executor=FailingChatModel())
-    assert_recorded(row, bank)
-    assert [r["ok"] for r in state["subtask_results"]] == [False, False]
-    assert row.prediction == "unknown"
+    assert_no_outcome(row, bank, "executor model call failed")
+    assert state.get("subtask_results", []) == []  # an outage is no subtask result
+    assert state["plan"] is not None and planner.calls == 1  # the plan stays, for the re-run
 
 
 def test_a_rollback_that_fails_too_names_the_cases_left_behind(tmp_path: Path) -> None:

@@ -19,11 +19,12 @@ from typing import Any
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
-from memento.eval.runner import EvalConfig, run_eval
+from memento.eval.run_config import EvalConfig
+from memento.eval.runner import run_eval
 from memento.eval.task_run import run_task
 from memento.graphs import Context, build_graph
-from tests.graph_support import RecordingLearner, capital_tools, make_bank
-from tests.reliability.campaign_eval import lookup_tool, make_tasks
+from memento.testing import RecordingLearner, capital_tools, make_bank
+from tests.support.reliability.campaign_eval import lookup_tool, make_tasks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def campaign(*args: str, timeout: float) -> dict[str, Any]:
     """Run the campaign driver in a fresh interpreter and return its JSON report."""
     done = subprocess.run(
-        [sys.executable, "-m", "tests.reliability.kill_campaign", *args, "--json"],
+        [sys.executable, "-m", "tests.support.reliability.kill_campaign", *args, "--json"],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
@@ -167,7 +168,7 @@ async def test_concurrent_tasks_never_update_the_q_learner_at_once(tmp_path: Pat
 
 
 def test_campaign_schedule_is_seeded() -> None:
-    from tests.reliability.kill_campaign import schedule
+    from tests.support.reliability.kill_campaign import schedule
 
     first = schedule(0, 50, 400, 0.1)
     assert first == schedule(0, 50, 400, 0.1) and first != schedule(1, 50, 400, 0.1)
@@ -178,8 +179,8 @@ def test_campaign_schedule_is_seeded() -> None:
 def test_the_audit_notices_a_duplicate_row_and_a_lost_case(tmp_path: Path) -> None:
     from memento.eval.results import read_results, write_rows
     from memento.memory.store import forget_clients
-    from tests.reliability.campaign_eval import open_bank, run_modes
-    from tests.reliability.store_checks import check_run
+    from tests.support.reliability.campaign_eval import open_bank, run_modes
+    from tests.support.reliability.store_checks import check_run
 
     tasks, out = make_tasks(3), tmp_path / "run"
     run_modes(out, tasks, modes=("similarity",), concurrency=1)

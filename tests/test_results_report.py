@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from memento.cli.main import app
-from memento.eval.metrics import score
+from memento.eval.group_scores import pass_at_k_by_memory, summarize
 from memento.eval.report import build_report
 from memento.eval.results import (
     ResultRow,
@@ -23,7 +23,7 @@ from memento.eval.results import (
     write_manifest,
     write_rows,
 )
-from memento.eval.summary import pass_at_k_by_memory, summarize
+from memento.scoring.metrics import score
 
 SOURCES = ("nq", "hotpotqa")
 

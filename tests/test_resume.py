@@ -7,8 +7,14 @@ from pathlib import Path
 import pytest
 
 from memento.memory.store import forget_clients
-from tests.graph_support import make_bank
-from tests.kill_worker import SEED_PLAN, SEED_TASK, kill_in_second_step, run_worker, worker_env
+from memento.testing import make_bank
+from tests.support.kill_worker import (
+    SEED_PLAN,
+    SEED_TASK,
+    kill_in_second_step,
+    run_worker,
+    worker_env,
+)
 
 
 @pytest.mark.integration

@@ -14,7 +14,7 @@ from memento.memory.case_bank import CaseBank
 from memento.memory.records import Plan
 from memento.memory.retriever import CaseRetriever
 from memento.memory.similarity import SimilaritySelector
-from tests.fakes import HashEmbeddings, make_case
+from memento.testing import HashEmbeddings, make_case
 
 TASKS = [
     "Who wrote the novel Dracula?",

@@ -2,7 +2,7 @@
 
 Every attack runs in each sandbox mode this machine can start (`root`, `userns`, `plain`, see
 memento.tools.sandbox_launch); the mode a deployment here would get is always among them. The
-expectation table is the README's: what a mode does not block is asserted as not blocked, so a
+expectation table is docs/sandbox.md's: what a mode does not block is asserted as not blocked, so a
 change in behaviour fails a test either way.
 """
 

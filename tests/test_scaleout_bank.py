@@ -19,7 +19,7 @@ from multiprocessing.pool import Pool
 
 import pytest
 
-from tests.scaleout_support import count_uses, fold_many, open_bank, write_distinct, write_one
+from memento.testing.scaleout import count_uses, fold_many, open_bank, write_distinct, write_one
 
 pytestmark = [pytest.mark.services, pytest.mark.integration]
 WRITERS = 4

@@ -18,8 +18,14 @@ import psycopg
 import pytest
 
 from memento.memory.case_bank import CaseBank
-from tests.fakes import HashEmbeddings
-from tests.kill_worker import SEED_PLAN, SEED_TASK, kill_in_second_step, run_worker, worker_env
+from memento.testing import HashEmbeddings
+from tests.support.kill_worker import (
+    SEED_PLAN,
+    SEED_TASK,
+    kill_in_second_step,
+    run_worker,
+    worker_env,
+)
 
 pytestmark = [pytest.mark.services, pytest.mark.integration]
 
@@ -63,7 +69,7 @@ def test_postgres_worker_killed_then_resumed_by_another(
 
 async def thread_state(dsn: str, thread: str) -> Any:
     from memento.graphs import build_graph
-    from memento.graphs.checkpointers import open_checkpointer
+    from memento.infra.checkpointers import open_checkpointer
 
     async with open_checkpointer(dsn) as saver:
         graph = build_graph(checkpointer=saver, planner="offline", executor="offline")
@@ -129,8 +135,8 @@ def test_cli_run_uses_both_servers_from_env_only(
 
 
 async def test_unreachable_servers_are_named_without_secrets() -> None:
-    from memento.graphs.checkpointers import open_checkpointer
-    from tests.services import free_port
+    from memento.infra.checkpointers import open_checkpointer
+    from memento.testing.services import free_port
 
     port = free_port()  # nothing listens there
     with pytest.raises(ConnectionError, match=rf"memento:\*\*\*@127\.0\.0\.1:{port}/db") as err:

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 import memento.memory.embeddings as emb_module
 from memento.cli.main import app
 from memento.settings import get_settings
-from tests.fakes import HashEmbeddings
+from memento.testing import HashEmbeddings
 
 SECRETS = {
     "OPENAI_API_KEY": "sk-fake0penai7f3c9a1e5b2d8c4f6a0b1c2d3e4f5a6b7",
@@ -81,6 +81,7 @@ def _pairs(path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow  # runs the demo and 17 commands
 def test_no_secret_in_any_file_output_or_log(
     fake_env: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:

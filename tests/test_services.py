@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests import services
+from memento.testing import services
+
+pytestmark = pytest.mark.integration  # each test starts a (fake) server binary
 
 
 def fake_binary(folder: Path, name: str, say: str) -> str:

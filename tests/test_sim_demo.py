@@ -203,8 +203,8 @@ def test_cli_rejects_bad_knobs() -> None:
 
 
 def test_learners_keep_one_selector_per_policy() -> None:
-    from memento.memory.q_function import QConfig, QNetwork
-    from memento.memory.q_learner import KeptSelectors
+    from memento.memory.q.network import QConfig, QNetwork
+    from memento.memory.q.selector import KeptSelectors
 
     kept, bank = KeptSelectors(), object()
     network = QNetwork(QConfig(dim=8, hidden=4))

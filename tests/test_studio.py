@@ -103,3 +103,27 @@ async def test_studio_serves_graph_and_runs_a_thread(dev_server: str, tmp_path: 
     assert result["status"] == "answered", result
     assert result["model_note"] and "offline" in result["model_note"]
     assert result["subtask_results"][0]["tool_calls"][0]["name"] == "calculator"
+
+
+@pytest.mark.integration
+async def test_studio_serves_the_middleware_example_agent(dev_server: str, tmp_path: Path) -> None:
+    from langgraph_sdk import get_client
+
+    client = get_client(url=dev_server)
+    by_graph = {a["graph_id"]: a for a in await client.assistants.search()}
+    assert "memento_agent" in by_graph
+    thread = await client.threads.create()
+    result = await client.runs.wait(
+        thread["thread_id"],
+        by_graph["memento_agent"]["assistant_id"],
+        input={"messages": [{"role": "user", "content": "What is 6 times 7?"}]},
+    )
+    assert isinstance(result, dict)
+    assert result["memento_task"] == "What is 6 times 7?"
+    assert result["memento_cases"] == []  # a fresh store: nothing to show yet
+    assert result["memento_case_id"] is None  # no reward in Studio: the run waits for feedback
+    from memento.memory.case_bank import CaseBank
+    from memento.middleware import pending_runs
+
+    bank = CaseBank(path=tmp_path / "home" / "chroma")
+    assert pending_runs(bank) == [f"agent:default:{thread['thread_id']}"]

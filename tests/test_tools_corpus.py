@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 from memento.cli.main import app
 from memento.memory.store import forget_clients
 from memento.tools.config import CorpusConfig
-from memento.tools.corpus import CorpusSearcher, Hit, build_corpus_search, rrf_fuse
 from memento.tools.corpus_index import CorpusIndexer, chunk_spans
-from tests.pdfgen import write_pdf
+from memento.tools.corpus_search import CorpusSearcher, Hit, build_corpus_search, rrf_fuse
+from tests.support.pdfgen import write_pdf
 
 pytestmark = pytest.mark.integration
 

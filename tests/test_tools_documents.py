@@ -8,7 +8,7 @@ import pytest
 
 from memento.tools.config import DocumentsConfig
 from memento.tools.documents import build_documents, parse_pages, read_document
-from tests.pdfgen import write_pdf
+from tests.support.pdfgen import write_pdf
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""MCP loading: a real stdio FastMCP server (tests/mcp_server_fixture.py) through the loader."""
+"""MCP loading: a real stdio FastMCP server (tests/support/mcp_server_fixture.py) via the loader."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from memento.tools.registry import aload_tools, available_tools, load_tools
 
 pytestmark = pytest.mark.integration
 
-SERVER = str(Path(__file__).with_name("mcp_server_fixture.py"))
+SERVER = str(Path(__file__).parent / "support" / "mcp_server_fixture.py")
 
 
 def _config(timeout_s: float = 20.0, **servers: dict[str, object]) -> MCPConfig:

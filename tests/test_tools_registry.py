@@ -85,7 +85,7 @@ def test_cli_unknown_tool_or_bad_args_exit_nonzero(argv: list[str]) -> None:
 
 @pytest.mark.integration
 def test_cli_calls_an_mcp_tool(tmp_path: Path) -> None:
-    server = str(Path(__file__).with_name("mcp_server_fixture.py"))
+    server = str(Path(__file__).parent / "support" / "mcp_server_fixture.py")
     config = {
         "mcp": {
             "servers": {"fx": {"transport": "stdio", "command": sys.executable, "args": [server]}}

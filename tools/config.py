@@ -127,6 +127,22 @@ class MCPConfig(_Limits):
     )
 
 
+class CaseSearchConfig(_Limits):
+    """Looking up past cases in the Case Bank (read only)."""
+
+    home: Path | None = Field(
+        default=None,
+        description="Store folder (bank in <home>/chroma, Q in <home>/q); MEMENTO_HOME if unset.",
+    )
+    url: str | None = Field(default=None, description="Chroma server URL (wins over home).")
+    namespace: str | None = Field(default=None, description="Only this namespace (None: all).")
+    policy: Literal["similarity", "q"] = Field(
+        default="similarity", description="Selection: cosine similarity or the learned Q."
+    )
+    k: int = Field(default=3, ge=1, le=20, description="Cases returned per query.")
+    max_chars: int = Field(default=6000, ge=200, description="Answer length cap.")
+
+
 class ToolsConfig(_Limits):
     """Every tool's configuration and limits."""
 
@@ -137,6 +153,7 @@ class ToolsConfig(_Limits):
     documents: DocumentsConfig = Field(default_factory=DocumentsConfig)
     calculator: CalculatorConfig = Field(default_factory=CalculatorConfig)
     mcp: MCPConfig = Field(default_factory=MCPConfig)
+    case_search: CaseSearchConfig = Field(default_factory=CaseSearchConfig)
 
 
 def truncate(text: str, limit: int) -> str:

@@ -1,7 +1,8 @@
 """The tool registry: build the executor's tools by name, and describe them with their limits.
 
 Names: `web_search`, `corpus_search`, `fetch_page`, `python`, `read_document`, `calculator`,
-plus `mcp` (the tools of every configured MCP server) or `mcp:<server>` (one server's tools).
+`case_search` (past cases from the Case Bank, for a subtask), plus `mcp` (the tools of every
+configured MCP server) or `mcp:<server>` (one server's tools).
 `search` picks `web_search` when a Tavily key is configured and `corpus_search` otherwise.
 """
 
@@ -26,7 +27,7 @@ def _web_search(config: ToolsConfig) -> BaseTool:
 
 
 def _corpus(config: ToolsConfig) -> BaseTool:
-    from memento.tools.corpus import build_corpus_search
+    from memento.tools.corpus_search import build_corpus_search
 
     return build_corpus_search(config.corpus)
 
@@ -55,6 +56,12 @@ def _calculator(config: ToolsConfig) -> BaseTool:
     return build_calculator(config.calculator)
 
 
+def _case_search(config: ToolsConfig) -> BaseTool:
+    from memento.tools.case_search import build_from_config
+
+    return build_from_config(config.case_search)
+
+
 BUILDERS: dict[str, tuple[Builder, str]] = {
     "web_search": (_web_search, "web_search"),
     "corpus_search": (_corpus, "corpus"),
@@ -62,6 +69,7 @@ BUILDERS: dict[str, tuple[Builder, str]] = {
     "python": (_python, "python"),
     "read_document": (_documents, "documents"),
     "calculator": (_calculator, "calculator"),
+    "case_search": (_case_search, "case_search"),
 }
 DEFAULT_TOOLS = ("search", "fetch_page", "python", "read_document", "calculator")
 

@@ -84,8 +84,8 @@ def import_cases(
     as_json: AsJson = False,
 ) -> None:
     """Import a whole case file: validated first, then stored all or nothing."""
+    from memento.infra.progress import progress_bar
     from memento.memory.formats import FormatError, read_cases
-    from memento.progress import progress_bar
 
     if format not in ("auto", "upstream", "memento"):
         raise _fail(f"--format must be upstream, memento or auto, got {format!r}", 2)

@@ -64,7 +64,7 @@ def search(
     config: Annotated[Path | None, typer.Option("--config", help="JSON ToolsConfig file.")] = None,
 ) -> None:
     """Print the best chunks for TEXT with their source and offsets."""
-    from memento.tools.corpus import CorpusSearcher, format_hits
+    from memento.tools.corpus_search import CorpusSearcher, format_hits
 
     if mode not in ("", "hybrid", "vector", "bm25"):
         typer.echo(f"error: --mode must be hybrid, vector or bm25, got {mode!r}", err=True)

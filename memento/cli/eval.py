@@ -9,9 +9,9 @@ import typer
 
 if TYPE_CHECKING:
     from memento.eval.datasets import DatasetFormat
-    from memento.eval.metrics import MetricFamily
-    from memento.eval.runner import MemoryMode
+    from memento.eval.run_config import MemoryMode
     from memento.graphs.context import RewardMetric
+    from memento.scoring.metrics import MetricFamily
 
 FORMATS = ("auto", "deepresearcher", "gaia", "jsonl")
 MODES = ("none", "similarity", "q")
@@ -47,11 +47,24 @@ def _print_summary(summary: Any, as_json: bool) -> None:
         f"ran {summary.ran}, already done {summary.skipped}; wall {summary.seconds:.1f}s; "
         f"tokens {tokens}; cost {cost}; rows in {summary.results}"
     )
+    errors = sum(e.errors for e in summary.epochs)
+    if errors:
+        typer.echo(
+            f"errors: {errors} task(s) without an outcome (a model call failed; see the rows' "
+            "error); run the same command again to retry them"
+        )
+    overall = [g for g in summary.groups if g.source == "all"]
+    unmetered = sum(g.unmetered_calls for g in overall)
+    unpriced = sorted({m for g in overall for m in g.unpriced_models})
+    if unmetered:
+        typer.echo(f"note: {unmetered} model call(s) reported no usage; tokens are undercounted")
+    if unpriced:
+        typer.echo(f"note: no price for {', '.join(unpriced)}; cost left blank")
 
 
 def _server_checkpointer() -> str | None:
     """MEMENTO_CHECKPOINTER when it names Postgres; else the run folder's SQLite file is used."""
-    from memento.graphs.checkpointers import is_dsn
+    from memento.infra.dsn import is_dsn
     from memento.settings import get_settings
 
     spec = get_settings().checkpointer
@@ -110,16 +123,34 @@ def eval_command(
             "--prune-checkpoints", help="Delete each task's checkpoints once its row is written."
         ),
     ] = False,
+    model_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--model-timeout",
+            min=0.001,
+            help="Seconds one model call may take, retries included (default "
+            "MEMENTO_MODEL_TIMEOUT_S, else 300); a call past it fails the task's attempt.",
+        ),
+    ] = None,
+    tool_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--tool-timeout",
+            min=0.001,
+            help="Seconds one round of tool calls may take (default MEMENTO_TOOL_TIMEOUT_S).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Run every task through the agent for each epoch; resumable, one row per finished task."""
     from memento.eval.datasets import DatasetError, load_dataset
-    from memento.eval.metrics import METRIC_FAMILIES
     from memento.eval.results import RunManifest, write_manifest
-    from memento.eval.runner import EvalConfig, run_eval_sync
+    from memento.eval.run_config import EvalConfig
+    from memento.eval.runner import run_eval_sync
     from memento.eval.usage import load_prices
     from memento.graphs.context import Context
-    from memento.graphs.models import ModelNotConfiguredError, resolve_spec
+    from memento.graphs.models import ModelNotConfiguredError, check_spec, resolve_spec
+    from memento.scoring.metrics import METRIC_FAMILIES
 
     _check_choice("--memory", memory, MODES)
     _check_choice("--format", fmt, FORMATS)
@@ -132,12 +163,16 @@ def eval_command(
         k=k if k is not None else base.k,
         tools=tools or base.tools,
         reward_metric=cast("RewardMetric", reward),
+        model_timeout_s=model_timeout if model_timeout is not None else base.model_timeout_s,
+        tool_timeout_s=tool_timeout if tool_timeout is not None else base.tool_timeout_s,
     )
     try:
         model = resolve_spec("planner", ctx.planner_model, ctx.llm)
         resolve_spec("executor", ctx.executor_model, ctx.llm)
         if reward == "llm":
             resolve_spec("judge", ctx.judge_model, ctx.llm)
+        elif ctx.judge_model:
+            check_spec(ctx.judge_model)
     except ModelNotConfiguredError as exc:
         raise _fail(str(exc)) from exc
     try:

@@ -35,6 +35,10 @@ def _register() -> None:
     from memento.cli import cases, run
 
     app.add_typer(cases.app, name="cases")
+    from memento.cli import cases_inspect
+
+    cases.app.command("show")(cases_inspect.show)
+    cases.app.command("top")(cases_inspect.top)
     app.command("run")(run.run)
     app.command("feedback")(run.feedback)
     app.command("graph")(run.graph)

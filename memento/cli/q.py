@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
-    from memento.memory.pairs import Pair
-    from memento.memory.q_train import CachedEmbedder
+    from memento.memory.q.offline import CachedEmbedder
+    from memento.memory.q.pairs import Pair
 
 app = typer.Typer(help="Train and evaluate the Q-function (parametric case selection).")
 
@@ -46,7 +46,7 @@ def _folder(checkpoint_dir: Path | None) -> Path:
 
 
 def _load(pairs: Path, fmt: str) -> list[Pair]:
-    from memento.memory.pairs import PairsFormatError, load_pairs
+    from memento.memory.q.pairs import PairsFormatError, load_pairs
 
     try:
         return load_pairs(pairs, fmt=fmt)
@@ -60,8 +60,8 @@ def _embedder(folder: Path) -> tuple[CachedEmbedder, str, str | None]:
     import numpy as np
 
     from memento.memory.embeddings import default_embeddings, embedding_model_id
-    from memento.memory.q_checkpoint import embedding_model_hash
-    from memento.memory.q_train import CachedEmbedder
+    from memento.memory.q.checkpoint import embedding_model_hash
+    from memento.memory.q.offline import CachedEmbedder
 
     model = default_embeddings()
 
@@ -97,9 +97,9 @@ def train(
     hidden: Annotated[int | None, typer.Option("--hidden", help="Tower/head width.")] = None,
 ) -> None:
     """Train on the training side of a by-query split, report held-out metrics, save."""
-    from memento.memory.q_checkpoint import save_checkpoint
-    from memento.memory.q_function import QConfig
-    from memento.memory.q_train import train_on_pairs
+    from memento.memory.q.checkpoint import save_checkpoint
+    from memento.memory.q.network import QConfig
+    from memento.memory.q.offline import train_on_pairs
 
     if not 0.0 <= holdout < 1.0:
         raise _fail(f"--holdout must be in [0, 1), got {holdout}", 2)
@@ -137,8 +137,8 @@ def evaluate(
     checkpoint_dir: CheckpointDir = None,
 ) -> None:
     """Score the saved checkpoint on the held-out side of the same by-query split."""
-    from memento.memory.q_checkpoint import CheckpointError, load_checkpoint
-    from memento.memory.q_train import evaluate_on_pairs
+    from memento.memory.q.checkpoint import CheckpointError, load_checkpoint
+    from memento.memory.q.offline import evaluate_on_pairs
 
     if not 0.0 < holdout < 1.0:
         raise _fail(f"--holdout must be in (0, 1), got {holdout}", 2)
@@ -160,7 +160,7 @@ def evaluate(
 @app.command("info")
 def info(checkpoint_dir: CheckpointDir = None, as_json: AsJson = False) -> None:
     """Show the checkpoint's sidecar (version, step, embedding model, config, training facts)."""
-    from memento.memory.q_checkpoint import SIDECAR_FILE
+    from memento.memory.q.checkpoint import SIDECAR_FILE
 
     path = _folder(checkpoint_dir) / SIDECAR_FILE
     try:

@@ -35,9 +35,9 @@ def serve_trainer(
     ] = False,
 ) -> None:
     """Train the shared Q-function from every worker's transitions and publish its versions."""
-    from memento.graphs.checkpointers import describe
+    from memento.infra.dsn import describe
     from memento.memory.case_bank import CaseBank
-    from memento.memory.q_share import QTrainer, TrainerBusyError, open_share
+    from memento.memory.q.share import QTrainer, TrainerBusyError, open_share
     from memento.settings import get_settings
 
     settings = get_settings()

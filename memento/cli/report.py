@@ -20,9 +20,9 @@ def report(
     seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
 ) -> None:
     """Summarise runs side by side: per epoch, memory mode and source, with 95% CIs and plots."""
-    from memento.eval.metrics import METRIC_FAMILIES
     from memento.eval.report import build_report
     from memento.eval.results import ResultsError
+    from memento.scoring.metrics import METRIC_FAMILIES
 
     if metric not in METRIC_FAMILIES:
         typer.echo(f"error: --metric must be one of {', '.join(METRIC_FAMILIES)}", err=True)

@@ -27,7 +27,7 @@ def _home(home: Path | None) -> Path:
 
 async def _with_graph(home: Path, body: Any) -> Any:
     from memento.graphs.builder import build_graph
-    from memento.graphs.checkpointers import open_checkpointer
+    from memento.infra.checkpointers import open_checkpointer
 
     spec = get_settings().checkpointer or str(home / "checkpoints.sqlite")
     async with open_checkpointer(spec) as saver:
@@ -89,11 +89,30 @@ def run(
     tools: str | None = typer.Option(None, help="Comma-separated executor tools."),
     namespace: str | None = typer.Option(None, help="Case-bank namespace."),
     home: Path | None = typer.Option(None, help="Store folder (default MEMENTO_HOME)."),
+    model_timeout: float | None = typer.Option(
+        None,
+        "--model-timeout",
+        min=0.001,
+        help="Seconds one model call may take, retries included (default "
+        "MEMENTO_MODEL_TIMEOUT_S, else 300).",
+    ),
+    tool_timeout: float | None = typer.Option(
+        None,
+        "--tool-timeout",
+        min=0.001,
+        help="Seconds one round of tool calls may take (default MEMENTO_TOOL_TIMEOUT_S).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable JSON lines."),
 ) -> None:
-    """Run one task end to end and print the answer and where its case was stored."""
+    """Run one task end to end and print the answer and where its case was stored.
+
+    A model call that fails (after the client's retries) stops the run where it was, with exit
+    code 1 and one line naming the call and its endpoint; nothing is written to memory, and the
+    same command with the thread id resumes it.
+    """
     from memento.graphs.models import ModelNotConfiguredError, resolve_spec
-    from memento.graphs.threads import thread_finished
+    from memento.infra.model_calls import ModelCallFailed
+    from memento.infra.threads import thread_finished
 
     ctx = _context(
         llm=llm,
@@ -102,6 +121,8 @@ def run(
         tools=tools,
         namespace=namespace,
         home=str(home) if home else None,
+        model_timeout_s=model_timeout,
+        tool_timeout_s=tool_timeout,
     )
     try:
         for role in ("planner", "executor"):
@@ -135,7 +156,14 @@ def run(
         final = await graph.aget_state(config)
         _print_result(final.values, tid, store, as_json)
 
-    asyncio.run(_with_graph(store, body))
+    try:
+        asyncio.run(_with_graph(store, body))
+    except ModelCallFailed as exc:
+        if as_json:
+            event = {"event": "error", "error": str(exc), "role": exc.role, "thread_id": tid}
+            typer.echo(json.dumps({**event, "endpoint": exc.endpoint}))
+        typer.echo(f"error: {exc}; nothing was stored: resume with --thread-id {tid}", err=True)
+        raise typer.Exit(1) from None
 
 
 def feedback(
@@ -144,10 +172,17 @@ def feedback(
     llm: str | None = typer.Option(None, "--llm", help=LLM_HELP),
     home: Path | None = typer.Option(None, help="Store folder (default MEMENTO_HOME)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    agent: bool = typer.Option(
+        False, "--agent", help="The thread is a create_agent agent's, run with MementoMiddleware."
+    ),
+    namespace: str = typer.Option("default", "--namespace", help="With --agent: its namespace."),
 ) -> None:
     """Set or correct the reward of a finished thread; relabels its case and trains Q."""
     from memento.graphs.feedback import FeedbackError, give_feedback
 
+    if agent:
+        _agent_feedback(thread_id, reward, home, namespace, as_json)
+        return
     store = _home(home)
     ctx = _context(llm=llm, home=str(home) if home else None)
 
@@ -160,6 +195,25 @@ def feedback(
         _print_result(values, thread_id, store, as_json)
 
     asyncio.run(_with_graph(store, body))
+
+
+def _agent_feedback(
+    thread_id: str, reward: float, home: Path | None, namespace: str, as_json: bool
+) -> None:
+    """Settle an agent thread's run (`MementoMiddleware.give_feedback`) in the store's bank."""
+    from memento.graphs.feedback import FeedbackError
+    from memento.middleware import MementoMiddleware
+
+    memory = MementoMiddleware(home=home, namespace=namespace)
+    try:
+        case_id = memory.give_feedback(thread_id, reward)
+    except FeedbackError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if as_json:
+        typer.echo(json.dumps({"thread_id": thread_id, "case_id": case_id, "reward": reward}))
+    else:
+        typer.echo(f"thread {thread_id}: case {case_id} now has reward {reward}")
 
 
 def graph(

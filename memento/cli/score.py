@@ -19,7 +19,7 @@ def _field(row: dict[str, Any], name: str, file: Path, line: int) -> Any:
 def _read_pairs(
     file: Path, prediction_field: str, truth_field: str, skip_bad: bool
 ) -> tuple[list[tuple[str, list[str]]], int]:
-    from memento.eval.metrics import split_answers
+    from memento.scoring.metrics import split_answers
 
     pairs: list[tuple[str, list[str]]] = []
     skipped = 0
@@ -73,8 +73,8 @@ def score(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Score predictions with EM, F1 and PM (means over rows, in [0, 1])."""
-    from memento.eval.metrics import METRIC_FAMILIES
-    from memento.eval.metrics import score as score_one
+    from memento.scoring.metrics import METRIC_FAMILIES
+    from memento.scoring.metrics import score as score_one
 
     if metric not in METRIC_FAMILIES:
         typer.echo(f"error: --metric must be one of {', '.join(METRIC_FAMILIES)}", err=True)

@@ -1,32 +1,8 @@
-"""Evaluation: metrics, datasets, the results.jsonl schema, statistics, the LLM judge and reports.
+"""Evaluation (`memento eval`, `memento report`): datasets, the run harness, results and reports.
 
-Modules: `metrics` (EM/F1/PM, squad and deepresearcher families), `datasets` (DeepResearcher
-JSONL, GAIA folders, generic JSONL), `results` (row schema, crash-safe writer, resume keys),
-`stats` (bootstrap CIs, pass@k), `summary` (aggregation), `judge` (LLM-judge accuracy), `usage`
-(tokens and cost), `console` (running score, final table),
-`plots` and `report` (`memento report`).
+Modules: `datasets` (DeepResearcher JSONL, GAIA folders, generic JSONL), `results` (row schema,
+crash-safe writer, resume keys), `stats` (bootstrap CIs, pass@k), `group_scores` (per-group
+scores of result rows), `run_summary` (what `run_eval` returns: per-epoch means), `usage`
+(tokens and cost), `console` (running score, final table), `plots` and `report`. The metrics and
+the LLM judge live in `memento.scoring`, below the graph, so the judge node can use them too.
 """
-
-from __future__ import annotations
-
-from memento.eval.metrics import (
-    ANSWER_SPLIT,
-    DEFAULT_FAMILY,
-    METRIC_FAMILIES,
-    MetricFamily,
-    Scores,
-    normalize,
-    score,
-    split_answers,
-)
-
-__all__ = [
-    "ANSWER_SPLIT",
-    "DEFAULT_FAMILY",
-    "METRIC_FAMILIES",
-    "MetricFamily",
-    "Scores",
-    "normalize",
-    "score",
-    "split_answers",
-]

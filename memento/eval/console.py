@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from memento.eval.group_scores import ALL_SOURCES, GroupSummary
 from memento.eval.results import ResultRow
-from memento.eval.summary import ALL_SOURCES, GroupSummary
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -51,7 +51,7 @@ def summary_table(
     """A rich table of `summarize` output: per memory mode, epoch and (optionally) source.
 
     Args:
-        groups: Output of `memento.eval.summary.summarize`.
+        groups: Output of `memento.eval.group_scores.summarize`.
         title: Table title (name the metric family in it).
         per_source: Also show one line per data source under each epoch's overall line.
 

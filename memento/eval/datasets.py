@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from memento.eval.metrics import split_answers
-from memento.jsonl import loads_line
+from memento.infra.jsonl import loads_line
+from memento.scoring.metrics import split_answers
 
 DatasetFormat = Literal["auto", "deepresearcher", "gaia", "jsonl"]
 """How to read a dataset path; `auto` picks `gaia` for folders and otherwise sniffs the fields."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from memento.eval.summary import ALL_SOURCES, GroupSummary
+from memento.eval.group_scores import ALL_SOURCES, GroupSummary
 
 Series = tuple[str, Sequence[GroupSummary]]
 """A label (run and memory mode) and its summaries."""

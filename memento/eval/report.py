@@ -2,7 +2,7 @@
 
 Each run folder holds results.jsonl (and optionally run.json). The report writes report.md,
 learning_curve.{png,svg} and per_source.{png,svg} into the output folder. Every number in the
-Markdown is computed from the rows by `memento.eval.summary`.
+Markdown is computed from the rows by `memento.eval.group_scores`.
 """
 
 from __future__ import annotations
@@ -13,17 +13,18 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from memento.eval.metrics import DEFAULT_FAMILY, MetricFamily
-from memento.eval.plots import learning_curve, per_source_bars
-from memento.eval.results import ResultRow, RunManifest, read_manifest, read_results
-from memento.eval.stats import Interval
-from memento.eval.summary import (
+from memento.eval.group_scores import (
     ALL_SOURCES,
     GroupSummary,
     memory_key,
     pass_at_k_by_memory,
     summarize,
 )
+from memento.eval.memory_report import memory_section
+from memento.eval.plots import learning_curve, per_source_bars
+from memento.eval.results import ResultRow, RunManifest, read_manifest, read_results
+from memento.eval.stats import Interval
+from memento.scoring.metrics import DEFAULT_FAMILY, MetricFamily
 
 OFFLINE_MODELS = frozenset({"offline", "fake", "deterministic"})
 N_RESAMPLES = 2000
@@ -134,6 +135,28 @@ def _overall_section(summaries: Sequence[tuple[str, list[GroupSummary]]]) -> lis
     return ["## Overall, per epoch", "", *_table(header, rows), ""]
 
 
+def _accounting_notes(summaries: Sequence[tuple[str, list[GroupSummary]]]) -> list[str]:
+    """Say what the token and cost columns leave out, and why."""
+    overall = [(label, g) for label, groups in summaries for g in groups if g.source == ALL_SOURCES]
+    unmetered = sum(g.unmetered_calls for _, g in overall)
+    unpriced = sorted({m for _, g in overall for m in g.unpriced_models})
+    errors = sum(g.errors for _, g in overall)
+    lines = []
+    if errors:
+        lines.append(
+            f"- {errors} row(s) with an error (a model call or judge failed): not scored and "
+            "not counted as wrong answers; re-run the evaluation to retry them."
+        )
+    if unmetered:
+        lines.append(
+            f"- {unmetered} model call(s) without usage reported: their tokens are missing "
+            "from the totals."
+        )
+    if unpriced:
+        lines.append(f"- no price for: {', '.join(unpriced)} (cost left blank).")
+    return [*lines, ""] if lines else []
+
+
 def _source_section(summaries: Sequence[tuple[str, list[GroupSummary]]]) -> list[str]:
     header = ["Run", "Memory", "Epoch", "Source", "n", "EM", "F1 [95% CI]", "PM", "Accuracy"]
     rows = [
@@ -218,8 +241,10 @@ def build_report(
             "their accuracy means nothing about any real model.",
             "",
         ]
-    lines += _runs_section(runs) + _overall_section(summaries) + _source_section(summaries)
+    lines += _runs_section(runs) + _overall_section(summaries) + _accounting_notes(summaries)
+    lines += _source_section(summaries)
     lines += _pass_section(runs)
+    lines += memory_section(runs)
     lines += ["## Plots", ""]
     lines += [f"![{p.stem}]({p.name})" for p in plots if p.suffix == ".png"]
     markdown = target / "report.md"

@@ -3,7 +3,9 @@
 A run appends one `ResultRow` per finished (task, epoch) to DIR/results.jsonl, flushing and
 fsync-ing every row, so a crash or Ctrl-C loses at most the tasks in flight. A torn last line (the
 process died mid-write) is ignored by the reader and cut off by the next writer; resuming runs only
-the (task_id, epoch) pairs that `finished_keys` does not list.
+the (task_id, epoch) pairs that `finished_keys` does not list. A retried pair's new row replaces
+its old one: the writer rewrites the file (atomically) when it closes, keeping the last row of each
+(memory, task, epoch); readers already keep the last one before that. One writer per run folder.
 """
 
 from __future__ import annotations
@@ -50,7 +52,17 @@ class ResultRow(BaseModel):
     output_tokens: int | None = Field(default=None, description="Completion tokens, if reported.")
     cost: float | None = Field(default=None, description="Cost in USD, when priced.")
     seconds: float = Field(ge=0.0, description="Wall time of the task.")
-    error: str | None = Field(default=None, description="Failure message of a failed task.")
+    error: str | None = Field(
+        default=None,
+        description="Why the task has no outcome yet (a model call or judge that failed); such "
+        "a row is not scored, and re-running the evaluation retries it and replaces the row.",
+    )
+    unmetered_calls: int = Field(
+        default=0, ge=0, description="Model calls that reported no token usage (not counted)."
+    )
+    unpriced_models: list[str] = Field(
+        default_factory=list, description="Models used without a price in the price table."
+    )
     thread_id: str | None = Field(default=None, description="LangGraph thread of the task.")
     finished_at: str = Field(
         default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"),
@@ -131,23 +143,31 @@ class ResultsWriter:
         self._fsync = fsync
         self.path.parent.mkdir(parents=True, exist_ok=True)
         _repair_tail(self.path)
+        compact_results(self.path)  # a replacement a crashed writer left beside its old row
+        self._keys = {_key(line) for line in _lines(self.path)}
+        self._replaced = False
         self._lock = threading.Lock()
         self._fh = self.path.open("a", encoding="utf-8")
 
     def append(self, row: ResultRow) -> None:
-        """Write one row durably."""
+        """Write one row durably (replacing, at `close`, an earlier row of the same key)."""
         line = row.model_dump_json() + "\n"
+        key = (row.memory, row.task_id, row.epoch)
         with self._lock:
             self._fh.write(line)
             self._fh.flush()
             if self._fsync:
                 os.fsync(self._fh.fileno())
+            self._replaced = self._replaced or key in self._keys
+            self._keys.add(key)
 
     def close(self) -> None:
-        """Close the file."""
+        """Close the file; rows replaced by later ones of the same key are dropped from it."""
         with self._lock:
             if not self._fh.closed:
                 self._fh.close()
+                if self._replaced:
+                    compact_results(self.path)
 
     def __enter__(self) -> Self:
         return self
@@ -159,6 +179,53 @@ class ResultsWriter:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _lines(path: Path) -> list[str]:
+    """The non-blank lines of a results file ([] when missing); no torn tail (repaired first)."""
+    if not path.exists():
+        return []
+    return [line for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
+
+
+def _key(line: str) -> tuple[str, str, int] | None:
+    """A row's (memory, task_id, epoch), or None for a line that is no row (left as it is)."""
+    try:
+        raw = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(raw, dict) or not isinstance(raw.get("epoch"), int):
+        return None
+    return (str(raw.get("memory")), str(raw.get("task_id")), int(raw["epoch"]))
+
+
+def compact_results(path: str | Path) -> int:
+    """Keep only the last row of each (memory, task_id, epoch); returns the rows dropped.
+
+    The file is rewritten atomically (temp file, fsync, rename) and only when a row is dropped.
+    """
+    file = _results_path(path)
+    _repair_tail(file)
+    lines = _lines(file)
+    kept: dict[tuple[str, str, int] | int, str] = {}
+    for index, line in enumerate(lines):
+        key = _key(line) or index
+        kept.pop(key, None)  # the replacement takes the place of the latest attempt
+        kept[key] = line
+    dropped = len(lines) - len(kept)
+    if dropped:
+        tmp = file.with_suffix(".jsonl.tmp")
+        with tmp.open("w", encoding="utf-8") as fh:
+            fh.write("".join(f"{line}\n" for line in kept.values()))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, file)
+        folder = os.open(file.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+    return dropped
 
 
 def read_results(path: str | Path) -> list[ResultRow]:

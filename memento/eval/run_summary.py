@@ -8,21 +8,21 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from memento.eval.datasets import Task
+from memento.eval.group_scores import GroupSummary, latest_rows, summarize
 from memento.eval.results import ResultRow, read_results
-from memento.eval.summary import GroupSummary, latest_rows, summarize
 
 
 class EpochSummary(BaseModel):
     """Means over one epoch's tasks."""
 
     epoch: int = Field(description="Epoch (1-based).")
-    n: int = Field(description="Tasks with a row.")
+    n: int = Field(description="Tasks with a scored row (an error row is counted apart).")
     em: float = Field(description="Mean exact match.")
     f1: float = Field(description="Mean token F1.")
     pm: float = Field(description="Mean partial match.")
     reward: float = Field(description="Mean reward written to memory.")
     accuracy: float = Field(description="Judge verdict where judged, else EM; mean.")
-    errors: int = Field(description="Tasks that raised.")
+    errors: int = Field(description="Tasks without an outcome (a model call failed): retried.")
     input_tokens: int | None = Field(description="Prompt tokens; None when none reported.")
     output_tokens: int | None = Field(description="Completion tokens; None when none reported.")
     cost: float | None = Field(description="USD; None when not priced.")
@@ -50,15 +50,16 @@ class EvalSummary(BaseModel):
 def _epoch_summaries(rows: Sequence[ResultRow], epochs: int) -> list[EpochSummary]:
     out: list[EpochSummary] = []
     for epoch in range(1, epochs + 1):
-        mine = [r for r in rows if r.epoch == epoch]
+        everything = [r for r in rows if r.epoch == epoch]
+        mine = [r for r in everything if r.error is None]  # errors are counted apart
         n = len(mine)
 
         def mean(values: list[float], count: int = n) -> float:
             return sum(values) / count if count else float("nan")
 
-        ins = [r.input_tokens for r in mine if r.input_tokens is not None]
-        outs = [r.output_tokens for r in mine if r.output_tokens is not None]
-        costs = [r.cost for r in mine if r.cost is not None]
+        ins = [r.input_tokens for r in everything if r.input_tokens is not None]
+        outs = [r.output_tokens for r in everything if r.output_tokens is not None]
+        costs = [r.cost for r in everything if r.cost is not None]
         out.append(
             EpochSummary(
                 epoch=epoch,
@@ -68,11 +69,11 @@ def _epoch_summaries(rows: Sequence[ResultRow], epochs: int) -> list[EpochSummar
                 pm=mean([r.pm for r in mine]),
                 reward=mean([r.reward for r in mine]),
                 accuracy=mean([1.0 if r.correct else 0.0 for r in mine]),
-                errors=sum(1 for r in mine if r.error is not None),
+                errors=len(everything) - n,
                 input_tokens=sum(ins) if ins else None,
                 output_tokens=sum(outs) if outs else None,
                 cost=sum(costs) if costs else None,
-                seconds=sum(r.seconds for r in mine),
+                seconds=sum(r.seconds for r in everything),
             )
         )
     return out

@@ -13,7 +13,7 @@ import re
 import uuid
 from pathlib import Path
 
-from memento.graphs.checkpointers import is_dsn
+from memento.infra.dsn import is_dsn
 
 TAG_FILE = "run_tag"
 _TAG = re.compile(r"^[a-z0-9]{1,32}$")

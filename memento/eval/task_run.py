@@ -20,13 +20,13 @@ from langchain_core.messages.ai import UsageMetadata, add_usage
 from langchain_core.outputs import ChatGeneration, LLMResult
 
 from memento.eval.datasets import Task
-from memento.eval.judge import allm_judge
-from memento.eval.metrics import MetricFamily, score
 from memento.eval.results import ResultRow
-from memento.eval.usage import PriceTable, totals
+from memento.eval.usage import PriceTable, price_for, totals
 from memento.graphs.context import Context
-from memento.graphs.threads import thread_finished
-from memento.redact import redact
+from memento.infra.redact import redact
+from memento.infra.threads import thread_finished
+from memento.scoring.judge import allm_judge
+from memento.scoring.metrics import MetricFamily, score
 
 ATTACHMENT_LINE = "Attached file: {path}"
 """Appended to the question of a task that comes with a file (GAIA)."""
@@ -54,21 +54,27 @@ class UsageCollector(BaseCallbackHandler):
         super().__init__()
         self._lock = threading.Lock()
         self.usage_metadata: dict[str, UsageMetadata] = {}
+        self.unmetered: dict[str, int] = {}
+        """Replies per model name that reported no usage (their tokens are not counted)."""
 
     def on_llm_end(self, response: LLMResult, **kwargs: Any) -> None:
-        """Count the usage reported with one model reply."""
+        """Count the usage reported with one model reply (or that it reported none)."""
         for generations in response.generations:
             for generation in generations:
                 if not isinstance(generation, ChatGeneration):
                     continue
                 message = generation.message
-                if not isinstance(message, AIMessage) or not message.usage_metadata:
+                if not isinstance(message, AIMessage):
                     continue
                 name = str(
                     message.response_metadata.get("model_name")
                     or (response.llm_output or {}).get("model_name")
                     or UNNAMED_MODEL
                 )
+                if not message.usage_metadata:
+                    with self._lock:
+                        self.unmetered[name] = self.unmetered.get(name, 0) + 1
+                    continue
                 with self._lock:
                     previous = self.usage_metadata.get(name)
                     usage = message.usage_metadata
@@ -155,12 +161,15 @@ def build_row(
     thread_id: str,
     error: str | None,
     verdict: Mapping[str, Any] | None = None,
+    unmetered: Mapping[str, int] | None = None,
 ) -> ResultRow:
     """The result row of one finished (or failed) task from the graph's final values."""
     prediction = str(values.get("answer") or "")
     scores = score(prediction, task.ground_truth, metric)
     reward = values.get("reward")
     spent = totals(usage, prices)
+    models = sorted({*usage, *(unmetered or {})})
+    unpriced = [m for m in models if price_for(m, prices) is None] if prices is not None else []
     return ResultRow(
         task_id=task.task_id,
         epoch=epoch,
@@ -181,6 +190,8 @@ def build_row(
         cost=spent.cost,
         seconds=max(0.0, seconds),
         error=error,
+        unmetered_calls=sum((unmetered or {}).values()),
+        unpriced_models=unpriced,
         thread_id=thread_id,
         status=values.get("status"),
         failure=values.get("failure"),
@@ -203,8 +214,10 @@ async def run_task(
 ) -> ResultRow:
     """Run one task through the graph (resuming its thread if it was interrupted).
 
-    An exception from the graph (a model service down, a broken tool) becomes a row with `error`
-    set; the thread's checkpoints stay, so the next run resumes it. Cancellation propagates.
+    An exception from the graph (a model service down: `ModelCallFailed`, a broken tool) becomes
+    a row with `error` set; the thread's checkpoints stay at its last finished step, so the next
+    run resumes it, and its row then replaces this one. An accuracy judge that could not judge
+    sets `error` too (the next run only asks the judge again). Cancellation propagates.
 
     Args:
         graph: The compiled Memento graph, with a checkpointer.
@@ -232,6 +245,9 @@ async def run_task(
     verdict = _graph_verdict(values or {}, ctx)
     if not verdict and error is None:
         verdict = await _accuracy_verdict(judge, task, str(values.get("answer") or ""), usage)
+        if verdict.get("judge_error"):
+            error = f"accuracy judge {verdict.get('judge_model')} could not judge: "
+            error = redact(error + str(verdict["judge_error"]))[:500]
     return build_row(
         task,
         values or {},
@@ -245,4 +261,5 @@ async def run_task(
         thread_id=thread_id,
         error=error,
         verdict=verdict,
+        unmetered=usage.unmetered,
     )

@@ -10,15 +10,16 @@ each pair before it starts and sending its row when it ends.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from memento.eval.datasets import Task
-from memento.eval.runner import EvalConfig, NullLearner, _accuracy_judge, _tools, mode_context
+from memento.eval.run_config import EvalConfig, accuracy_judge, eval_tools, mode_context
 from memento.eval.task_run import run_task
-from memento.redact import redact
+from memento.infra.redact import redact
 
 
 @dataclass(frozen=True)
@@ -56,24 +57,20 @@ def open_bank(stores: Stores, embeddings: Any) -> Any:
 async def _work(spec: WorkerSpec, wid: int, jobs: Any, events: Any) -> None:
     """Build this worker's graph, then run pairs from the queue until a None arrives."""
     from memento.graphs.builder import build_graph
-    from memento.graphs.checkpointers import open_checkpointer
+    from memento.infra.checkpointers import open_checkpointer
 
     config = spec.config
     ctx = mode_context(config.context, config.memory, Path(config.out), config.run_tag or "")
+    if config.memory == "q":  # the graph's learner is then a QWorker on the shared Q
+        assert spec.stores.q_share is not None
+        ctx = dataclasses.replace(ctx, q_share=spec.stores.q_share)
     bank = open_bank(spec.stores, spec.embeddings) if config.memory != "none" else None
-    learner: Any = NullLearner()
-    if config.memory == "q":
-        from memento.memory.q_share import QWorker, open_share
-
-        assert spec.stores.q_share is not None and bank is not None
-        share = open_share(spec.stores.q_share, bank, channel=ctx.namespace)
-        learner = QWorker(bank, share, namespace=ctx.namespace)
-    tools = await asyncio.to_thread(_tools, None, config.context, spec.tasks)
-    judge = _accuracy_judge(spec.judge, ctx)
+    tools = await asyncio.to_thread(eval_tools, None, config.context, spec.tasks)
+    judge = accuracy_judge(spec.judge, ctx)
     async with open_checkpointer(spec.stores.checkpointer) as saver:
         graph = build_graph(
             checkpointer=saver, planner=spec.planner, executor=spec.executor,
-            judge_model=spec.judge, tools=tools, case_bank=bank, learner=learner,
+            judge_model=spec.judge, tools=tools, case_bank=bank,
         )  # fmt: skip
         events.put(("ready", wid, None))
 

@@ -3,7 +3,7 @@
 The parent process owns everything that must have a single writer: it queues the (task, epoch)
 pairs still missing from OUT/results.jsonl, appends each worker's row to that file (so rows keep
 the single-process schema and each pair is written once), draws one progress bar for all
-workers, and, in memory mode q, runs the Q trainer (`memento.memory.q_share.QTrainer`) that
+workers, and, in memory mode q, runs the Q trainer (`memento.memory.q.share.QTrainer`) that
 learns from every worker's transitions and publishes versioned weights the workers load between
 tasks. Workers pull pairs from a shared queue, so a fast worker takes more; epoch e+1 is queued
 only once epoch e is complete, as in the single-process run.
@@ -28,16 +28,10 @@ from typing import Any
 
 from memento.eval.datasets import Task
 from memento.eval.results import ResultRow, ResultsWriter, finished_keys
+from memento.eval.run_config import STORE_DIR, EvalConfig, check_config, check_models, mode_context
 from memento.eval.run_progress import RunProgress
 from memento.eval.run_summary import EvalSummary, summarize_run
 from memento.eval.run_tag import resolve_run_tag
-from memento.eval.runner import (
-    STORE_DIR,
-    EvalConfig,
-    _check_config,
-    _check_models,
-    mode_context,
-)
 from memento.eval.worker_process import Stores, WorkerSpec, open_bank, worker_main
 
 Key = tuple[str, int]
@@ -45,7 +39,7 @@ PRELOAD = [
     "memento.eval.workers",
     "memento.graphs.builder",
     "memento.memory.case_bank",
-    "memento.memory.q_share",
+    "memento.memory.q.share",
     "langgraph.checkpoint.postgres.aio",
 ]
 POLL_S = 0.2
@@ -62,7 +56,7 @@ def resolve_stores(config: EvalConfig, workers: int) -> Stores:
 
     (`run_eval` keeps `workers == 1` in its own process, where the embedded store is fine.)
     """
-    from memento.graphs.checkpointers import describe, is_dsn
+    from memento.infra.dsn import describe, is_dsn
     from memento.settings import get_settings
 
     settings = get_settings()
@@ -85,7 +79,7 @@ def resolve_stores(config: EvalConfig, workers: int) -> Stores:
 
 async def _setup_checkpointer(spec: str) -> None:
     """Create the checkpointer's tables once, before W workers would race to."""
-    from memento.graphs.checkpointers import open_checkpointer
+    from memento.infra.checkpointers import open_checkpointer
 
     async with open_checkpointer(spec):
         pass
@@ -205,19 +199,19 @@ def run_eval_workers(
     workers = config.workers
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    _check_config(tasks, config)
+    check_config(tasks, config)
     stores = resolve_stores(config, workers)
     out = Path(config.out)
     if config.run_tag is None:  # workers always share server stores: scope this run in them
         config = dataclasses.replace(config, run_tag=resolve_run_tag(out, shared=True))
     ctx = mode_context(config.context, config.memory, out, config.run_tag or "")
-    _check_models(ctx, planner, executor)
+    check_models(ctx, planner, executor)
     out.mkdir(parents=True, exist_ok=True)
     done = finished_keys(out, memory=config.memory, include_errors=not config.retry_errors)
     index_of = {t.task_id: i for i, t in enumerate(tasks)}
     trainer = None
     if config.memory == "q":
-        from memento.memory.q_share import QTrainer, open_share
+        from memento.memory.q.share import QTrainer, open_share
 
         bank = open_bank(stores, embeddings)
         assert stores.q_share is not None

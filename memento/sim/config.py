@@ -74,7 +74,7 @@ class SimConfig:
     banks too); 0 scores every case of the bank."""
     q_form: str = "residual"
     """Q network form: "residual" (similarity plus a learned correction, no case-popularity
-    term) or "mlp" (the Q learner's default network). See `memento.memory.q_function`."""
+    term) or "mlp" (the Q learner's default network). See `memento.memory.q.network`."""
     q_steps_per_record: int = 4
     """Q-learner update steps after each finished task (the Q learner's default: 1)."""
     q_lr: float = 1e-3
@@ -113,7 +113,7 @@ class SimConfig:
             raise ValueError(
                 f"SimConfig.questions must be one of {QUESTIONS}, got {self.questions!r}"
             )
-        from memento.memory.q_function import FORMS
+        from memento.memory.q.network import FORMS
 
         if self.q_form not in FORMS:
             raise ValueError(f"SimConfig.q_form must be one of {FORMS}, got {self.q_form!r}")

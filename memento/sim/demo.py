@@ -3,8 +3,9 @@
 Steps: build the world from the seed, write its documents and index them into a local corpus
 (the executor's real search tool), then for each memory mode (none, similarity, q) run the
 evaluation harness's `run_eval` epoch by epoch with fresh simulated models, a fresh case bank
-and (mode q) a fresh Q learner. The result holds accuracy per epoch per mode with 95% bootstrap
-intervals, and the learning-curve plot is written with the evaluation report's plotting code.
+and (mode q) a fresh Q learner built from the context's Q fields as `memento run` builds one.
+The result holds accuracy per epoch per mode with 95% bootstrap intervals, and the
+learning-curve plot is written with the evaluation report's plotting code.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from memento.sim.config import SimConfig
 
 if TYPE_CHECKING:
-    from memento.eval.summary import GroupSummary
+    from memento.eval.group_scores import GroupSummary
 
 MODES: tuple[str, ...] = ("none", "similarity", "q")
 SIMULATED_NOTICE = (
@@ -91,8 +92,8 @@ def prepare_world(config: SimConfig, folder: Path, say: Say = _stderr) -> tuple[
     from memento.memory.embeddings import default_embeddings
     from memento.sim.world import World
     from memento.tools.config import CorpusConfig
-    from memento.tools.corpus import build_corpus_search
     from memento.tools.corpus_index import CorpusIndexer
+    from memento.tools.corpus_search import build_corpus_search
 
     world = World(config)
     docs = world.write_documents(folder / "documents")
@@ -113,14 +114,32 @@ async def run_mode(
     say: Say = _stderr,
 ) -> ModeScores:
     """All epochs of one memory mode: accuracy per epoch and the summary groups."""
-    from memento.eval.runner import EvalConfig, run_eval
+    from memento.eval.run_config import EvalConfig
+    from memento.eval.runner import run_eval
     from memento.graphs.context import Context
+    from memento.graphs.deps import open_learner
     from memento.memory.case_bank import CaseBank
+    from memento.memory.q.learner import QLearner
     from memento.sim.executor import SimExecutorModel
     from memento.sim.planner import SimPlannerModel
-    from memento.sim.qglue import graph_learner
 
     config: SimConfig = world.config
+    explore = config.q_temperature > 0
+    context = Context(
+        k=config.k,
+        max_cycles=1,
+        tools="corpus_search",
+        selection="q_softmax" if explore else "q",
+        temperature=config.q_temperature if explore else 1.0,
+        q_form="residual" if config.q_form == "residual" else "mlp",
+        q_lr=config.q_lr,
+        q_seed=config.seed,
+        q_steps_per_record=config.q_steps_per_record,
+        q_unused_weight=config.q_unused_weight,
+        q_shortlist=max(config.q_shortlist, 1),
+        q_exact_below=0 if config.q_shortlist else 10**9,  # shortlist 0: score every case
+        q_share="",  # always a fresh in-process learner, whatever MEMENTO_Q_SHARE says
+    )
     bank = learner = None
     if mode != "none":
         bank = CaseBank(
@@ -130,27 +149,11 @@ async def run_mode(
             dedup_threshold=config.dedup_threshold,
         )
     if mode == "q":
-        learner = graph_learner(
-            bank,
-            folder / "q",
-            f"eval-{mode}",
-            seed=config.seed,
-            shortlist=config.q_shortlist,
-            steps_per_record=config.q_steps_per_record,
-            lr=config.q_lr,
-            unused_weight=config.q_unused_weight,
-            form=config.q_form,
-        )
+        assert bank is not None
+        # Built as `memento run` builds it (`open_learner`), but kept across the epochs' calls.
+        learner = open_learner(context, bank, folder / "q")
     planner = SimPlannerModel.from_config(config)
     executor = SimExecutorModel.from_config(config)
-    explore = config.q_temperature > 0
-    context = Context(
-        k=config.k,
-        max_cycles=1,
-        tools="corpus_search",
-        selection="q_softmax" if explore else "q",
-        temperature=config.q_temperature if explore else 1.0,
-    )
     scores = ModeScores()
     for epoch in range(1, config.epochs + 1):
         began = time.perf_counter()
@@ -172,8 +175,8 @@ async def run_mode(
             learner=learner,
             progress=True,
         )
-        if learner is not None and config.q_retrain_epochs and epoch < config.epochs:
-            losses = learner.learner.retrain(config.q_retrain_epochs)
+        if isinstance(learner, QLearner) and config.q_retrain_epochs and epoch < config.epochs:
+            losses = learner.retrain(config.q_retrain_epochs)
             say(f"  [{mode:>10}] retrained Q on the replay buffer: loss {losses[-1]:.3f}")
         acc = summary.epochs[epoch - 1].accuracy
         scores.accuracy.append(acc)
@@ -194,7 +197,7 @@ async def run_demo(
     say: Say = _stderr,
 ) -> DemoResult:
     """Run the protocol for `modes` in a fresh world under `folder` (a temporary one if None)."""
-    from memento.eval.summary import ALL_SOURCES
+    from memento.eval.group_scores import ALL_SOURCES
 
     if folder is None:
         folder = Path(tempfile.mkdtemp(prefix="memento-demo-"))

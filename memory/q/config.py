@@ -1,0 +1,121 @@
+"""The learner's settings and the pieces it shares with the multi-process worker and trainer.
+
+`LearnerConfig` holds online learning (steps per record, credit of unused cases), capacity
+(budget, eviction weights) and the selectors' candidate search; `credit_weights` turns one run
+into per-case loss weights and `training_rows` into tensors; `fresh_network` is the seeded
+initial network every process builds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from memento.memory.q.network import QConfig, QNetwork, seed_everything
+
+if TYPE_CHECKING:
+    from memento.memory.case_bank import CaseBank
+    from memento.memory.q.replay import Transition
+
+
+@dataclass(frozen=True)
+class LearnerConfig:
+    """Online-learning, credit and capacity settings."""
+
+    unused_weight: float = 0.3
+    """Loss weight of shown-but-unused cases when the planner reported what it used."""
+    batch_transitions: int = 32
+    """Transitions per mini-batch (each contributes one row per shown case)."""
+    steps_per_record: int = 1
+    """Update steps after each recorded transition (0 = record only)."""
+    save_every: int = 1
+    """Save the checkpoint every this many updates."""
+    replay_capacity: int | None = 100_000
+    """Transitions kept in the buffer (oldest dropped); None keeps all."""
+    helpful_threshold: float = 0.5
+    """Reward at or above which a used case counts as helpful."""
+    budget: int | None = None
+    """Maximum cases per namespace; None = unbounded."""
+    recent_tasks: int = 32
+    """Recent tasks over which Q is averaged for a case's eviction value."""
+    usage_weight: float = 0.1
+    """Weight of the smoothed help rate in the eviction value."""
+    age_weight: float = 0.05
+    """Weight of the age penalty in the eviction value."""
+    age_half_days: float = 30.0
+    """Age (days) at which the age penalty reaches half its weight."""
+    shortlist: int = 128
+    """Selectors: most similar cases re-ranked by Q in banks above `exact_below` cases."""
+    exact_below: int = 2000
+    """Selectors: banks of at most this many cases are scored exactly (every case)."""
+
+
+def credit_weights(
+    shown_ids: Sequence[str], used_ids: Sequence[str] | None, unused_weight: float
+) -> dict[str, float]:
+    """Loss weight per shown case: 1 if used, else `unused_weight` (all 1 without a report)."""
+    if not used_ids:
+        return {cid: 1.0 for cid in shown_ids}
+    used = set(used_ids)
+    return {cid: 1.0 if cid in used else unused_weight for cid in shown_ids}
+
+
+def bank_config(bank: CaseBank) -> QConfig:
+    """The default network configuration for `bank`: its embedding size (MiniLM: 384)."""
+    return QConfig(dim=bank.dimension or len(bank.embed_query("dimension probe")))
+
+
+def fresh_network(bank: CaseBank, config: QConfig | None = None) -> QNetwork:
+    """The seeded initial network (every process builds the same one from the same config)."""
+    config = config or bank_config(bank)
+    seed_everything(config.seed)
+    return QNetwork(config)
+
+
+def case_vectors(bank: CaseBank, ids: Sequence[str]) -> dict[str, np.ndarray]:
+    """The cached vectors of the cases among `ids` still in the bank."""
+    unique = list(dict.fromkeys(ids))
+    try:
+        return dict(zip(unique, bank.vectors(unique), strict=True))
+    except KeyError:  # some cases were deleted: keep the others
+        found: dict[str, np.ndarray] = {}
+        for cid in unique:
+            try:
+                found[cid] = bank.vectors([cid])[0]
+            except KeyError:
+                continue
+        return found
+
+
+def training_rows(
+    bank: CaseBank, transitions: Sequence[Transition], unused_weight: float, dim: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Training rows (task vectors, case vectors, rewards, credit weights) of transitions.
+
+    Each shown case still in the bank is one row, weighted by `credit_weights`.
+    """
+    vectors = case_vectors(bank, [cid for t in transitions for cid in t.shown_ids])
+    qs: list[np.ndarray] = []
+    cs: list[np.ndarray] = []
+    rs: list[float] = []
+    ws: list[float] = []
+    for t in transitions:
+        for cid, weight in credit_weights(t.shown_ids, t.used_ids, unused_weight).items():
+            if cid in vectors:
+                qs.append(t.task_vector)
+                cs.append(vectors[cid])
+                rs.append(t.reward)
+                ws.append(weight)
+    if not qs:
+        empty = torch.zeros((0, dim))
+        return empty, empty, torch.zeros(0), torch.zeros(0)
+    return (
+        torch.from_numpy(np.stack(qs).astype(np.float32)),
+        torch.from_numpy(np.stack(cs).astype(np.float32)),
+        torch.tensor(rs, dtype=torch.float32),
+        torch.tensor(ws, dtype=torch.float32),
+    )
