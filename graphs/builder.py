@@ -2,6 +2,10 @@
 
 `build_graph(...)` is what Python users, the CLI and parent graphs call (with any checkpointer);
 `memento.graphs.studio` compiles the same graph without a checkpointer for LangGraph Studio.
+A model call that brings no reply raises `ModelCallFailed` out of the graph (plan, the executor's
+call_model and judge first ask again for a reply that arrived unreadable): the run stops before
+judge, write_memory and update_q, its checkpoint stays at the last finished step, and invoking
+the same thread again (input None) resumes there.
 """
 
 from __future__ import annotations

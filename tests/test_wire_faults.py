@@ -25,8 +25,10 @@ from memento.testing import RecordingLearner, make_case
 from tests.support import wire as support
 from tests.support.openai_server import (
     MODEL,
+    Call,
     ScriptedOpenAI,
     Text,
+    ToolCalls,
     closed_port_url,
     rate_limited,
     role_of,
@@ -177,6 +179,33 @@ async def test_2_repair_rounds_count_replies_and_say_so(
     assert row.error is None and extra(row, "status") == "failed"
     assert "3 replies" in failure and "exception" not in failure
     assert len(wire.bodies("planner")) == 4  # the empty response was retried, not a round
+
+
+async def test_1_executor_outage_mid_subtask_resumes_its_tool_loop(
+    wire: ScriptedOpenAI, tmp_path: Path
+) -> None:
+    tasks = make_tasks(tmp_path, [("What is 6 times 7?", "42")])
+    bank, learner, out = learning_bank(tmp_path)
+    plan = {"plan": [{"id": 1, "description": "Compute 6*7 with the calculator."}]}
+    call = ToolCalls((Call("calculator", json.dumps({"expression": "6*7"}), id="call_1"),))
+    wire.script(Text(json.dumps(plan)), call)
+
+    def after_tool(b: dict[str, Any]) -> bool:
+        return role_of(b) == "executor" and any(m.get("role") == "tool" for m in b["messages"])
+
+    wire.down(server_error(503), when=after_tool)  # the call after the tool ran fails
+    await eval_once(tasks, out, bank, learner)
+    [row] = read_results(out)
+    assert row.error and "executor model call failed" in row.error
+    assert cases_of(bank) == {} and learner.calls == []
+
+    wire.up()
+    await eval_once(tasks, out, bank, learner)
+    [row] = read_results(out)
+    assert row.error is None and row.prediction == "42", row
+    last = wire.bodies("executor")[-1]["messages"]
+    assert [m["role"] for m in last] == ["system", "user", "assistant", "tool"]  # resumed
+    assert len(cases_of(bank)) == 1 and len(learner.calls) == 1
 
 
 # 6. A judge error is invisible ----------------------------------------------------------------
