@@ -19,7 +19,8 @@ PLAN = {"plan": [{"id": 1, "description": "Search for it."}]}
 
 
 def test_server_bank_full_cycle(chroma_url: str) -> None:
-    bank = CaseBank(url=chroma_url, collection="cycle", embeddings=HashEmbeddings())
+    name = f"cycle_{uuid.uuid4().hex[:8]}"  # a rerun against the same server starts empty too
+    bank = CaseBank(url=chroma_url, collection=name, embeddings=HashEmbeddings())
     cid = bank.add("Who wrote the play Hamlet?", PLAN, reward=1.0, case_id="t1")
     assert bank.add("who wrote the play hamlet", PLAN, reward=0.0) == cid  # near-duplicate
     bank.add_cases([make_case(f"other task {w}") for w in ("a", "b", "c")], dedup=False)
@@ -30,10 +31,10 @@ def test_server_bank_full_cycle(chroma_url: str) -> None:
     assert len(ids) == 4 and vectors.shape == (4, 64)
     assert bank.update("t1", retrieved=1).times_retrieved == 1
     assert bank.delete(["t1"]) == 1 and bank.count() == 3
-    reopened = CaseBank(url=chroma_url, collection="cycle", embeddings=HashEmbeddings())
+    reopened = CaseBank(url=chroma_url, collection=name, embeddings=HashEmbeddings())
     assert reopened.count() == 3
     with pytest.raises(EmbeddingModelMismatch):
-        CaseBank(url=chroma_url, collection="cycle", embeddings=HashEmbeddings(dim=16))
+        CaseBank(url=chroma_url, collection=name, embeddings=HashEmbeddings(dim=16))
 
 
 def test_settings_url_selects_server(chroma_url: str, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ re-export in a package's `__init__` that reaches back into the importer is a cyc
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -115,4 +116,10 @@ def test_a_cycle_through_a_function_level_import_or_an_init_is_found(
 
 def test_the_import_linter_contracts_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
+    # import-linter's CLI runs logging.config.dictConfig, which disables every logger that
+    # exists (memento's too, so later caplog tests would capture nothing): monkeypatch puts
+    # each logger's `disabled` flag back after this test.
+    for logger in list(logging.root.manager.loggerDict.values()):
+        if isinstance(logger, logging.Logger):
+            monkeypatch.setattr(logger, "disabled", logger.disabled)
     assert lint_imports(config_filename=str(ROOT / "pyproject.toml"), no_cache=True) == 0

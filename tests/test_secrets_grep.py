@@ -14,6 +14,7 @@ import base64
 import json
 import logging
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -55,7 +56,7 @@ def _hits(blob: bytes, secrets: list[str]) -> list[str]:
 
 
 @pytest.fixture
-def fake_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+def fake_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
     # A Postgres DSN with a password that is never used: the CLI must not copy it anywhere.
@@ -67,7 +68,8 @@ def fake_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setattr(emb_module, "default_embeddings", lambda: HashEmbeddings(384))
     monkeypatch.chdir(tmp_path)
     get_settings.cache_clear()
-    return tmp_path
+    yield tmp_path
+    get_settings.cache_clear()  # the settings read from the fake keys must not outlive the test
 
 
 def _pairs(path: Path) -> Path:

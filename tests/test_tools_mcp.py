@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from langchain_core.messages import AIMessage, ToolMessage
 
 from memento.tools.config import MCPConfig, ToolsConfig
-from memento.tools.mcp import ToolLoadError, aload_mcp_tools, load_mcp_tools
+from memento.tools.mcp import ToolLoadError, aload_mcp_tools, guard_tool, load_mcp_tools
 from memento.tools.registry import aload_tools, available_tools, load_tools
 
 pytestmark = pytest.mark.integration
@@ -37,9 +39,25 @@ async def test_tool_error_and_bad_args_come_back_as_text() -> None:
 
 
 async def test_hanging_tool_is_cut_off() -> None:
-    tools = {t.name: t for t in await aload_mcp_tools(_config(timeout_s=3))}
-    out = await tools["sleep"].ainvoke({"seconds": 30})
+    """The 3 s deadline times the hanging call alone: the server starts (and answers) first.
+
+    The loader opens a server process per call, whose start alone can take over 3 s on a busy
+    CI machine; here one session serves both calls, so only the hang itself meets the deadline.
+    """
+    from langchain_mcp_adapters.client import MultiServerMCPClient
+    from langchain_mcp_adapters.tools import load_mcp_tools as session_tools
+
+    config = _config(timeout_s=3)
+    async with asyncio.timeout(120):  # every await bounded: a regression fails, not hangs
+        client = MultiServerMCPClient(dict(config.servers))  # type: ignore[arg-type]
+        async with client.session("fixture") as session:
+            tools = {t.name: guard_tool(t, config) for t in await session_tools(session)}
+            assert await tools["add"].ainvoke({"a": 1, "b": 1}) == "2"  # up and answering
+            started = time.monotonic()
+            out = await tools["sleep"].ainvoke({"seconds": 30})
+            waited = time.monotonic() - started
     assert out.startswith("Error:") and "within 3 s" in out
+    assert waited < 20  # cut off at the deadline, not after the 30 s sleep
 
 
 def test_sync_invoke_works() -> None:

@@ -85,6 +85,10 @@ def test_cli_unknown_tool_or_bad_args_exit_nonzero(argv: list[str]) -> None:
 
 @pytest.mark.integration
 def test_cli_calls_an_mcp_tool(tmp_path: Path) -> None:
+    # mcp binds stdio_client's errlog default to sys.stderr at import; import it before
+    # CliRunner swaps in a stream without fileno(), as the real CLI process never does.
+    import mcp.client.stdio  # noqa: F401
+
     server = str(Path(__file__).parent / "support" / "mcp_server_fixture.py")
     config = {
         "mcp": {
