@@ -14,7 +14,7 @@ from memento.settings import get_settings
 
 Selection = Literal["none", "similarity", "q", "q_softmax"]
 RewardMetric = Literal["em", "f1", "pm", "llm"]
-QForm = Literal["mlp", "residual"]
+QForm = Literal["mlp", "residual", "kernel"]
 
 
 def _setting(name: str) -> str:
@@ -124,7 +124,8 @@ class Context:
         default="mlp",
         metadata={
             "description": "Q network form of a new Q-function: mlp (towers and an MLP head) or "
-            "residual (similarity plus a learned correction). A stored checkpoint keeps its own."
+            "residual (similarity plus a learned correction). A stored checkpoint keeps its own. "
+            "kernel: kernel episodic control over logged tries (no network; in memory only)."
         },
     )
     q_lr: float = field(

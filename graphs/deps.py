@@ -142,10 +142,18 @@ def open_learner(ctx: Context, bank: CaseBank, folder: Path) -> Learner:
 
     With `ctx.q_share` (a postgres:// DSN or a shared folder) a `QWorker` that only logs
     transitions (channel = the run's namespace; `memento q serve-trainer` trains); otherwise a
-    `QLearner` that trains in this process, with its checkpoint and replay in `folder`.
+    `QLearner` that trains in this process, with its checkpoint and replay in `folder`. With
+    `ctx.q_form == "kernel"` a `KernelLearner` (no network; its log is in memory, not `folder`).
     """
     from dataclasses import replace
 
+    if ctx.q_form == "kernel":
+        if ctx.q_share:
+            raise ValueError("q_form='kernel' keeps its log in memory; it cannot use q_share")
+        from memento.memory.q.kernel import KernelConfig, KernelLearner
+
+        kernel = KernelConfig(shortlist=max(ctx.q_shortlist, 1))
+        return KernelLearner(bank, kernel, seed=ctx.q_seed)
     from memento.memory.q.config import LearnerConfig, bank_config
 
     config = replace(bank_config(bank), form=ctx.q_form, lr=ctx.q_lr, seed=ctx.q_seed)

@@ -57,7 +57,8 @@ def demo(
         int, typer.Option(min=0, help="Similar cases re-ranked by Q (0: all cases).")
     ] = 16,
     q_form: Annotated[
-        str, typer.Option(help="Q network: residual (similarity + learned correction) or mlp.")
+        str,
+        typer.Option(help="Q form: residual (similarity + correction), mlp or kernel (episodic)."),
     ] = "residual",
     q_steps: Annotated[int, typer.Option(min=0, help="Q update steps per finished task.")] = 4,
     q_lr: Annotated[float, typer.Option(min=1e-6, help="Q learning rate.")] = 1e-3,

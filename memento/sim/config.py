@@ -74,7 +74,8 @@ class SimConfig:
     banks too); 0 scores every case of the bank."""
     q_form: str = "residual"
     """Q network form: "residual" (similarity plus a learned correction, no case-popularity
-    term) or "mlp" (the Q learner's default network). See `memento.memory.q.network`."""
+    term), "mlp" (the Q learner's default network), or "kernel" (kernel episodic control over
+    logged tries, no network: `memento.memory.q.kernel`). See `memento.memory.q.network`."""
     q_steps_per_record: int = 4
     """Q-learner update steps after each finished task (the Q learner's default: 1)."""
     q_lr: float = 1e-3
@@ -115,8 +116,10 @@ class SimConfig:
             )
         from memento.memory.q.network import FORMS
 
-        if self.q_form not in FORMS:
-            raise ValueError(f"SimConfig.q_form must be one of {FORMS}, got {self.q_form!r}")
+        if self.q_form not in (*FORMS, "kernel"):
+            raise ValueError(
+                f"SimConfig.q_form must be one of {(*FORMS, 'kernel')}, got {self.q_form!r}"
+            )
         for name in ("tasks_per_family", "epochs", "k", "concurrency", "couples", "generations"):
             if getattr(self, name) < 1:
                 raise ValueError(f"SimConfig.{name} must be >= 1, got {getattr(self, name)}")

@@ -17,12 +17,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from memento.sim.config import SimConfig
 
 if TYPE_CHECKING:
     from memento.eval.group_scores import GroupSummary
+    from memento.graphs.context import QForm
 
 MODES: tuple[str, ...] = ("none", "similarity", "q")
 SIMULATED_NOTICE = (
@@ -131,7 +132,7 @@ async def run_mode(
         tools="corpus_search",
         selection="q_softmax" if explore else "q",
         temperature=config.q_temperature if explore else 1.0,
-        q_form="residual" if config.q_form == "residual" else "mlp",
+        q_form=cast("QForm", config.q_form),  # validated by SimConfig
         q_lr=config.q_lr,
         q_seed=config.seed,
         q_steps_per_record=config.q_steps_per_record,

@@ -1,0 +1,175 @@
+"""The kernel episodic-control Q form: estimator, shortlist selector, Learner, graph wiring."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from memento.memory.case_bank import CaseBank
+from memento.memory.learning import Learner, UpdateReport
+from memento.memory.q.kernel import KernelConfig, KernelLearner, KernelQ, mask_entities
+from memento.memory.selection import CaseSelector
+from memento.testing import HashEmbeddings, make_case
+
+
+def _unit(*xs: float) -> np.ndarray:
+    v = np.asarray(xs, np.float32)
+    return v / np.linalg.norm(v)
+
+
+def test_mask_entities_keeps_the_template() -> None:
+    assert mask_entities("Who was born earlier, Alva Brenn or Per Holm?") == (
+        "Who was born earlier, X or X?"
+    )
+    assert mask_entities("How many children does Nils Varg have?") == mask_entities(
+        "How many children does Oda Lind have?"
+    )
+
+
+def test_untried_pair_gets_the_prior_and_tries_move_it() -> None:
+    q = KernelQ(KernelConfig(baseline=False, bonus=0.0, sim_weight=0.0))
+    s, good, bad = _unit(1, 0, 0), _unit(0, 1, 0), _unit(0, 0, 1)
+    value, n = q.score(s, np.stack([good, bad]), np.asarray([1, 1]))
+    assert np.allclose(value, 0.5) and np.allclose(n, 0.0)
+    for _ in range(3):
+        q.record(s, [(good, 1), (bad, 1)], [True, False], 1.0)
+        q.record(s, [(bad, 1)], [True], 0.0)
+    value, n = q.score(s, np.stack([good, bad]), np.asarray([1, 1]))
+    assert value[0] > 0.8 and value[1] < 0.2 and n.min() > 2.5
+    # another label of the same case feature, and a far-away task, stay at the prior
+    assert np.isclose(q.score(s, good[None], np.asarray([0]))[0][0], 0.5)
+    assert np.isclose(q.score(_unit(0, 1, 1), good[None], np.asarray([1]))[0][0], 0.5, atol=1e-3)
+
+
+def test_optimism_prefers_the_untried_over_a_known_mediocre_case() -> None:
+    q = KernelQ(KernelConfig(baseline=False, bonus=0.5, sim_weight=0.0))
+    s, tried, new = _unit(1, 0, 0), _unit(0, 1, 0), _unit(0, 0, 1)
+    for r in (1.0, 0.0, 0.0, 1.0, 0.0, 0.0):
+        q.record(s, [(tried, 1)], [True], r)
+    order, _ = q.rank(s, np.stack([tried, new]), np.asarray([1, 1]), np.asarray([0.9, 0.1]))
+    assert order.tolist() == [1, 0]
+
+
+def test_selector_learns_to_skip_a_case_that_failed(tmp_path: Path) -> None:
+    bank = CaseBank(path=tmp_path / "c", embeddings=HashEmbeddings(32), dedup_threshold=None)
+    good, bad = bank.add_cases(
+        [make_case("alpha river mountain green"), make_case("alpha river mountain red")]
+    )
+    learner = KernelLearner(bank, KernelConfig(features="raw", bonus=0.0, tau_case=0.01))
+    task = "alpha river mountain"
+    first = [s.case.id for s in learner.selector().select(task, k=2)]
+    assert set(first) == {good, bad}
+    for _ in range(2):
+        learner.record(task, [bad], [bad], 0.0)
+        learner.record(task, [good], [good], 1.0)
+    assert [s.case.id for s in learner.selector().select(task, k=1)] == [good]
+    report = learner.record(task, [good, bad], [good], 1.0)
+    assert report.credit == {good: 1.0, bad: 0.0} and len(learner.q) == 6  # both shown
+
+
+def test_baseline_prefers_a_case_that_lifts_a_hard_task_over_an_untried_one() -> None:
+    """A case whose tries score 0.5 where similar tasks reach 0.2 beats one never used there."""
+    q = KernelQ(KernelConfig(baseline=True, bonus=0.05, sim_weight=0.0))
+    s, helper, idle = _unit(1, 0, 0), _unit(0, 1, 0), _unit(0, 0, 1)
+    for r in (0.0, 0.0, 0.0, 0.0, 1.0, 0.0):
+        q.record(s, [(idle, 1)], [False], r)
+    for r in (1.0, 0.0):
+        q.record(s, [(helper, 0)], [True], r)
+    assert q.prior(s) < 0.35
+    order, _ = q.rank(s, np.stack([idle, helper]), np.asarray([1, 0]), np.zeros(2))
+    assert order.tolist() == [1, 0]
+    without = KernelQ(KernelConfig(baseline=False, prior_mean=0.5, bonus=0.05, sim_weight=0.0))
+    for r in (1.0, 0.0):
+        without.record(s, [(helper, 0)], [True], r)
+    assert without.rank(s, np.stack([idle, helper]), np.asarray([1, 0]), np.zeros(2))[0][0] == 0
+
+
+def test_a_case_of_the_very_same_task_is_shown_before_any_try() -> None:
+    """The near-duplicate bonus keeps a task's own case (even a failure) ahead of untried ones."""
+    q = KernelQ(KernelConfig(bonus=0.0, sim_weight=0.0))
+    s, own, other = _unit(1, 0, 0), _unit(0, 1, 0), _unit(0, 0, 1)
+    order, _ = q.rank(s, np.stack([other, own]), np.asarray([1, 0]), np.asarray([0.9, 1.0]))
+    assert order.tolist() == [1, 0]
+    flat = KernelQ(KernelConfig(bonus=0.0, sim_weight=0.0, near_weight=0.0))
+    assert np.allclose(
+        flat.rank(s, np.stack([other, own]), np.asarray([1, 0]), np.asarray([0.9, 1.0]))[1], 0.5
+    )
+
+
+def test_label_quotas_are_kept(tmp_path: Path) -> None:
+    bank = CaseBank(path=tmp_path / "c", embeddings=HashEmbeddings(32), dedup_threshold=None)
+    bank.add_cases(
+        [make_case(f"alpha river {i}") for i in range(3)]
+        + [make_case(f"alpha river {i} red", label="negative") for i in range(3)]
+    )
+    picked = KernelLearner(bank).selector().select("alpha river", k=4, positive=1)
+    assert [s.case.label for s in picked].count("positive") == 1 and len(picked) == 4
+    only = KernelLearner(bank).selector().select("alpha river", k=4, positive=2, negative=0)
+    assert [s.case.label for s in only] == ["positive", "positive"]
+
+
+def test_kernel_learner_satisfies_the_learner_protocol(tmp_path: Path) -> None:
+    bank = CaseBank(path=tmp_path / "c", embeddings=HashEmbeddings(32), dedup_threshold=None)
+    (case,) = bank.add_cases([make_case("alpha river")])
+    learner = KernelLearner(bank)
+    assert isinstance(learner, Learner)
+    assert isinstance(learner.selector(), CaseSelector)
+    soft = learner.selector(greedy=False, temperature=0.5)
+    assert isinstance(soft, CaseSelector) and soft.name == "q_softmax"
+    assert [s.case.id for s in soft.select("alpha river", k=1)] == [case]
+    first = learner.record("alpha river", [case, "gone"], None, 0.0, key="t1")
+    assert isinstance(first, UpdateReport) and first.missing == ["gone"]
+    assert first.credit == {case: 1.0}  # used_ids None: every shown case counts as used
+    assert learner.record("alpha river", [case], None, 0.0, key="t1").duplicate
+    assert (
+        learner.q.score(bank.embed_query("alpha river"), bank.vectors([case]), np.ones(1))[0][0]
+        < 0.5
+    )
+    learner.record("alpha river", [case], None, 1.0, key="t1", relabel=True)
+    value = learner.q.score(bank.embed_query("alpha river"), bank.vectors([case]), np.ones(1))[0]
+    assert len(learner.q) == 1 and value[0] > 0.5  # relabelled in place, not logged twice
+    assert learner.record("alpha river", ["gone"], [], 1.0).skipped
+    learner.close()
+
+
+async def test_graph_with_kernel_q_ranks_a_case_that_helped_above_a_more_similar_one(
+    tmp_path: Path,
+) -> None:
+    """Through the real graph (`open_learner` builds the learner from Context(q_form="kernel"))."""
+    from dataclasses import replace
+
+    from langchain_core.runnables import RunnableConfig
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from memento.graphs import Context, build_graph
+    from memento.graphs.feedback import give_feedback
+    from memento.testing import capital_tools, make_bank
+
+    bank = make_bank(tmp_path / "chroma", dedup_threshold=None)
+    plan = {"plan": [{"id": 1, "description": "Search the capital of the country"}]}
+    near = bank.add("What is the capital city of Spain today?", plan, reward=1.0)
+    far = bank.add("Capital of Chile: which city is it?", plan, reward=1.0)
+    graph = build_graph(
+        checkpointer=InMemorySaver(),
+        tools=capital_tools(),
+        case_bank=bank,
+        planner="offline",
+        executor="offline",
+    )
+    ctx = Context(selection="q", k=1, q_form="kernel", home=str(tmp_path / "home"))
+
+    async def run(thread: str, country: str, reward: float, k: int = 1) -> list[str]:
+        task = f"What is the capital of {country}?"
+        config: RunnableConfig = {"configurable": {"thread_id": thread}}
+        out = await graph.ainvoke({"task": task}, config, context=replace(ctx, k=k))
+        shown = [c["id"] for c in out["retrieved"]]
+        if reward >= 0:
+            await give_feedback(graph, thread, reward, context=ctx)
+        bank.delete([i for i in bank.all_vectors()[0] if i not in {near, far}])
+        return shown
+
+    assert [s.case.id for s in bank.search("What is the capital of Peru?", 2)] == [near, far]
+    assert await run("t1", "France", 0.0) == [near]  # similarity's pick fails ...
+    assert await run("t2", "Japan", 1.0) == [far]  # ... so the untried one is tried, and helps
+    assert await run("t3", "Peru", -1.0, k=2) == [far, near]
