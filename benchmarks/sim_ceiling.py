@@ -33,7 +33,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from memento.graphs.deps import open_learner  # noqa: E402
 from memento.memory.case_bank import CaseBank  # noqa: E402
+from memento.memory.learning import NullLearner  # noqa: E402
 from memento.memory.records import ScoredCase  # noqa: E402
+from memento.memory.selection import CaseSelector  # noqa: E402
 from memento.memory.similarity import SimilaritySelector  # noqa: E402
 from memento.sim.config import SimConfig  # noqa: E402
 from memento.sim.demo import prepare_world  # noqa: E402
@@ -75,21 +77,16 @@ class FamilyOracle:
         return sorted(found, key=rank)[:k]
 
 
-class SelectorOnly:
-    """The learner interface with a fixed selector and no learning."""
+class SelectorOnly(NullLearner):
+    """A learner that learns nothing and always gives one fixed selector (similarity, oracle)."""
 
-    def __init__(self, selector: Any) -> None:
+    def __init__(self, selector: CaseSelector) -> None:
+        super().__init__(reason="fixed selector: nothing to learn")
         self._selector = selector
 
-    def selector(self, **_: Any) -> Any:
+    def selector(self, *, greedy: bool = True, temperature: float = 0.1) -> CaseSelector:
         """The fixed selector."""
         return self._selector
-
-    def record(
-        self, task: str, shown: list[str], used: list[str], reward: float, **kw: Any
-    ) -> dict:
-        """Nothing to learn."""
-        return {"key": kw.get("key")}
 
 
 async def run(
@@ -151,7 +148,7 @@ async def main() -> None:
     policies = POLICIES
     if args.quick:  # a smoke run of the same protocol, not a measurement
         args.seeds, args.questions = "7", "repeat"
-        small = {"epochs": 2, "tasks_per_family": 1, "couples": 4}
+        small = {"epochs": 2, "tasks_per_family": 2, "couples": 4}
         policies = ("similarity", "q-residual", "oracle")
     rows = []
     began = time.perf_counter()

@@ -24,6 +24,8 @@ for name in "${names[@]}"; do
     verdict="FAILED (no table)"
   elif ! grep -qiE '^(reproduce|command):? ' "$log"; then
     verdict="FAILED (no reproducing command)"
+  elif grep -qiE '^\|.*\| *nan *\|' "$log"; then
+    verdict="FAILED (nan in a table: a policy produced no scored rows)"
   else
     verdict="ok"
   fi
