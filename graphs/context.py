@@ -121,42 +121,48 @@ class Context:
         },
     )
     q_form: QForm = field(
-        default="mlp",
+        default="kernel",
         metadata={
-            "description": "Q network form of a new Q-function: mlp (towers and an MLP head) or "
-            "residual (similarity plus a learned correction). A stored checkpoint keeps its own. "
-            "kernel: kernel episodic control over logged tries (no network; in memory only)."
+            "description": "Q form: kernel (kernel episodic control over the logged runs in "
+            "<home>/q; no network, no training), or a network trained online: mlp (towers and "
+            "an MLP head) or residual (similarity plus a learned correction; a stored "
+            "checkpoint keeps its own form). q_share needs a network form."
         },
     )
     q_lr: float = field(
-        default=1e-3, metadata={"description": "Learning rate (AdamW) of a new Q-function."}
+        default=1e-3, metadata={"description": "Network forms: learning rate (AdamW) of a new Q-function."}
     )
     q_seed: int = field(
         default=0,
-        metadata={"description": "Seed of a new Q network's weights and of its sampling."},
+        metadata={"description": "Seed of Q's sampling (q_softmax) and of a new network's weights."},
     )
     q_steps_per_record: int = field(
-        default=1, metadata={"description": "Q update steps after each finished run."}
+        default=1, metadata={"description": "Network forms: update steps after each finished run."}
     )
     q_unused_weight: float = field(
         default=0.3,
-        metadata={"description": "Loss weight of shown cases the planner said it did not use."},
+        metadata={"description": "Network forms: loss weight of shown cases the planner said it did not use."},
     )
     q_shortlist: int = field(
-        default=128,
-        metadata={"description": "Most similar cases re-ranked by Q in banks above q_exact_below."},
+        default=16,
+        metadata={
+            "description": "Most similar cases re-ranked by Q (network forms: only in banks "
+            "above q_exact_below)."
+        },
     )
     q_exact_below: int = field(
         default=2000,
-        metadata={"description": "Banks of at most this many cases are scored exactly by Q."},
+        metadata={
+            "description": "Network forms: banks of at most this many cases are scored exactly."
+        },
     )
     q_share: str = field(
         default_factory=lambda: _setting("q_share"),
         metadata={
-            "description": "Where a Q-function shared by processes lives: a postgres:// DSN or "
-            "a folder all workers reach. Set: this process only logs transitions and acts on "
-            "published weights (`memento q serve-trainer` trains). Empty: train in-process "
-            "(<home>/q). Default: MEMENTO_Q_SHARE."
+            "description": "Network forms: where a Q-function shared by processes lives, a "
+            "postgres:// DSN or a folder all workers reach. Set: this process only logs "
+            "transitions and acts on published weights (`memento q serve-trainer` trains). "
+            "Empty: train in-process (<home>/q). Default: MEMENTO_Q_SHARE."
         },
     )
 

@@ -140,20 +140,27 @@ class Deps:
 def open_learner(ctx: Context, bank: CaseBank, folder: Path) -> Learner:
     """The Q learner the context's Q fields describe, over `bank`.
 
-    With `ctx.q_share` (a postgres:// DSN or a shared folder) a `QWorker` that only logs
-    transitions (channel = the run's namespace; `memento q serve-trainer` trains); otherwise a
-    `QLearner` that trains in this process, with its checkpoint and replay in `folder`. With
-    `ctx.q_form == "kernel"` a `KernelLearner` (no network; its log is in memory, not `folder`).
+    `ctx.q_form == "kernel"` (the default): a `KernelLearner` whose runs are kept in
+    `folder`/replay.sqlite. A network form with `ctx.q_share` (a postgres:// DSN or a shared
+    folder): a `QWorker` that only logs transitions (channel = the run's namespace; `memento q
+    serve-trainer` trains); otherwise a `QLearner` that trains in this process, with its
+    checkpoint and replay in `folder`.
+
+    Raises:
+        ValueError: q_share with the kernel form (sharing trains a network).
     """
     from dataclasses import replace
 
     if ctx.q_form == "kernel":
         if ctx.q_share:
-            raise ValueError("q_form='kernel' keeps its log in memory; it cannot use q_share")
+            raise ValueError(
+                "q_share (MEMENTO_Q_SHARE) shares a trained Q network; the kernel form has none. "
+                "Set q_form='mlp' or 'residual' to share, or unset q_share"
+            )
         from memento.memory.q.kernel import KernelConfig, KernelLearner
 
         kernel = KernelConfig(shortlist=max(ctx.q_shortlist, 1))
-        return KernelLearner(bank, kernel, seed=ctx.q_seed)
+        return KernelLearner.open(bank, folder, kernel, seed=ctx.q_seed)
     from memento.memory.q.config import LearnerConfig, bank_config
 
     config = replace(bank_config(bank), form=ctx.q_form, lr=ctx.q_lr, seed=ctx.q_seed)

@@ -2,8 +2,9 @@
 
 The bank keeps per-case counters (times shown, times it helped); the Q learner's replay buffer
 keeps every run's shown and used ids with its reward, from which each case's use and the rewards
-of the runs it was shown in follow. Q values come from the learner's checkpoint, for one task
-or averaged over recent tasks (as the eviction rule does). Read only: nothing is written.
+of the runs it was shown in follow. Q values come from the kernel estimate over that buffer (the
+default form) or, where a network was trained (q.pt), from its checkpoint, for one task or
+averaged over recent tasks (as the eviction rule does). Read only: nothing is written.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -71,6 +72,50 @@ def open_network(bank: CaseBank, q_dir: Path) -> QNetwork | None:
     return QSelector(bank, checkpoint_dir=q_dir, allow_fallback=True).network
 
 
+class QReader(Protocol):
+    """Q(task, case) as a store's learned selection sees it (read only)."""
+
+    def values(self, task: str, ids: Sequence[str], namespace: str | None = None) -> np.ndarray:
+        """Q of each case id at `task`, shape (len(ids),)."""
+        ...
+
+    def close(self) -> None:
+        """Release files."""
+        ...
+
+
+class NetworkValues:
+    """A checkpointed Q network as a `QReader`."""
+
+    def __init__(self, bank: CaseBank, network: QNetwork) -> None:
+        """Score `bank`'s cases with `network`."""
+        self.bank = bank
+        self.network = network
+
+    def values(self, task: str, ids: Sequence[str], namespace: str | None = None) -> np.ndarray:
+        """Q of each case id at `task` (the task is embedded by the bank)."""
+        vectors = self.bank.vectors(list(ids))
+        return q_values(self.network, self.bank.embed_query(task), vectors)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def open_q(bank: CaseBank, q_dir: Path) -> QReader | None:
+    """The store's Q in `q_dir`, or None when nothing was recorded there.
+
+    Its network where one was trained (q.pt), else the kernel estimate over its replay buffer.
+    """
+    network = open_network(bank, q_dir)
+    if network is not None:
+        return NetworkValues(bank, network)
+    if not (Path(q_dir) / REPLAY_FILE).is_file():
+        return None
+    from memento.memory.q.kernel import KernelLearner
+
+    return KernelLearner.open(bank, q_dir)
+
+
 def q_values(network: QNetwork, task_vectors: np.ndarray, case_vectors: np.ndarray) -> np.ndarray:
     """Q of each case, averaged over the tasks (rows of `task_vectors`); shape (n_cases,)."""
     from memento.memory.q.selector import q_scores
@@ -80,14 +125,6 @@ def q_values(network: QNetwork, task_vectors: np.ndarray, case_vectors: np.ndarr
     for vector in tasks:
         total += q_scores(network, vector, case_vectors)
     return total / max(len(tasks), 1)
-
-
-def recent_task_vectors(
-    replay: ReplayBuffer, n: int = 32, namespace: str | None = None
-) -> np.ndarray:
-    """Vectors of the n newest recorded tasks (shape (m, d), m <= n)."""
-    rows = [t.task_vector for t in replay.recent(n, namespace) if t.task_vector.size]
-    return np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
 
 
 def spread(values: Sequence[float]) -> dict[str, float]:

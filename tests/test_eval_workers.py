@@ -76,8 +76,8 @@ def servers(
     get_settings.cache_clear()
 
 
-def _config(out: Path, memory: str, **kw: Any) -> EvalConfig:
-    ctx = Context(llm="offline", tools="calculator", reward_metric="pm", k=2)
+def _config(out: Path, memory: str, q_form: str = "kernel", **kw: Any) -> EvalConfig:
+    ctx = Context(llm="offline", tools="calculator", reward_metric="pm", k=2, q_form=q_form)  # type: ignore[arg-type]
     return EvalConfig(memory=memory, out=out, context=ctx, **kw)  # type: ignore[arg-type]
 
 
@@ -156,8 +156,8 @@ def test_q_mode_workers_feed_one_trainer(
     _, dsn = servers
     out = tmp_path / "run"
     run_eval_workers(
-        tasks, _config(out, "q", epochs=2, workers=2), planner="offline", executor="offline",
-        embeddings=HashEmbeddings(), progress=False,
+        tasks, _config(out, "q", q_form="mlp", epochs=2, workers=2), planner="offline",
+        executor="offline", embeddings=HashEmbeddings(), progress=False,
     )  # fmt: skip
     rows = read_results(out)
     assert _keys(out) == Counter({(t.task_id, e): 1 for t in tasks for e in (1, 2)})
@@ -176,6 +176,26 @@ def test_q_mode_workers_feed_one_trainer(
     # Every worker's transition reached the trainer, once, keyed by its run's case id.
     assert len(logged) == len({k for (k,) in logged}) == len(shown)
     assert versions is not None and versions[0] >= 1 and versions[1] == len(shown)
+
+
+@pytest.mark.services
+def test_kernel_q_workers_share_one_run_log(
+    servers: tuple[str, str], tmp_path: Path, tasks: list[Task]
+) -> None:
+    """The default (kernel) Q: no trainer; every worker appends to and reads one replay file."""
+    from memento.memory.q.replay import ReplayBuffer
+
+    out = tmp_path / "run"
+    run_eval_workers(
+        tasks, _config(out, "q", epochs=2, workers=2), planner="offline", executor="offline",
+        embeddings=HashEmbeddings(), progress=False,
+    )  # fmt: skip
+    shown = {r.thread_id for r in read_results(out) if r.case_ids}
+    assert len(shown) >= 8
+    replay = ReplayBuffer(out / "store" / "q" / "q" / "replay.sqlite", capacity=None)
+    keys = [t.key for t in replay.all()]
+    replay.close()
+    assert len(keys) == len(set(keys)) == len(shown)  # each worker's run logged once, in one file
 
 
 @pytest.mark.services

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from memento.memory.case_bank import CaseBank
 from memento.memory.learning import Learner, UpdateReport
@@ -173,3 +174,87 @@ async def test_graph_with_kernel_q_ranks_a_case_that_helped_above_a_more_similar
     assert await run("t1", "France", 0.0) == [near]  # similarity's pick fails ...
     assert await run("t2", "Japan", 1.0) == [far]  # ... so the untried one is tried, and helps
     assert await run("t3", "Peru", -1.0, k=2) == [far, near]
+
+
+def _bank(path: Path) -> CaseBank:
+    return CaseBank(path=path, embeddings=HashEmbeddings(32), dedup_threshold=None)
+
+
+def test_the_log_outlives_the_process_and_keys_stay_once(tmp_path: Path) -> None:
+    """Runs are kept in <folder>/replay.sqlite: a reopened learner ranks as the old one did."""
+    bank = _bank(tmp_path / "c")
+    good, bad = bank.add_cases(
+        [make_case("alpha river mountain green"), make_case("alpha river mountain red")]
+    )
+    config = KernelConfig(features="raw", bonus=0.0, tau_case=0.01)
+    first = KernelLearner.open(bank, tmp_path / "q", config)
+    task = "alpha river mountain"
+    for i in range(2):
+        first.record(task, [bad], [bad], 0.0, key=f"bad-{i}")
+        first.record(task, [good], [good], 1.0, key=f"good-{i}")
+    first.close()
+    again = KernelLearner.open(bank, tmp_path / "q", config)
+    assert len(again.q) == 4
+    assert [s.case.id for s in again.selector().select(task, k=1)] == [good]
+    assert again.record(task, [bad], [bad], 0.0, key="bad-0").duplicate  # stored once
+    again.record(task, [good], [good], 0.0, key="good-0", relabel=True)
+    again.record(task, [good], [good], 0.0, key="good-1", relabel=True)
+    assert len(again.q) == 4  # relabelled in place
+    value = again.values(task, [good, bad])
+    assert value[0] < 0.2 and value[1] < 0.2
+    again.close()
+    third = KernelLearner.open(bank, tmp_path / "q", config)  # the relabels were stored too
+    assert third.values(task, [good])[0] < 0.2
+    assert np.isnan(third.values(task, ["gone"])[0])
+    third.close()
+
+
+def test_counters_in_the_bank_follow_the_runs(tmp_path: Path) -> None:
+    bank = _bank(tmp_path / "c")
+    used, idle = bank.add_cases([make_case("alpha river"), make_case("alpha lake")])
+    learner = KernelLearner(bank)
+    learner.record("alpha", [used, idle], [used], 1.0)
+    learner.record("alpha", [used], None, 0.0)
+    a, b = bank.get(used), bank.get(idle)
+    assert a is not None and b is not None
+    assert (a.times_retrieved, a.times_helpful) == (2, 1)
+    assert (b.times_retrieved, b.times_helpful) == (1, 0)
+
+
+def test_namespaces_keep_their_own_tries(tmp_path: Path) -> None:
+    bank = _bank(tmp_path / "c")
+    (case,) = bank.add_cases([make_case("alpha river")])
+    learner = KernelLearner(bank, KernelConfig(features="raw"))
+    for _ in range(3):
+        learner.record("alpha river", [case], [case], 0.0, namespace="team-a")
+    assert learner.values("alpha river", [case], "team-a")[0] < 0.3
+    assert learner.values("alpha river", [case], "team-b")[0] == pytest.approx(0.5)
+    assert len(learner.q) == 0  # the default namespace saw none of them
+
+
+def test_two_processes_on_one_folder_see_each_others_runs(tmp_path: Path) -> None:
+    """A second learner on the same file (another worker) reads runs appended after it opened."""
+    bank = _bank(tmp_path / "c")
+    (case,) = bank.add_cases([make_case("alpha river")])
+    config = KernelConfig(features="raw")
+    one = KernelLearner.open(bank, tmp_path / "q", config)
+    two = KernelLearner.open(bank, tmp_path / "q", config)
+    for i in range(3):
+        one.record("alpha river", [case], [case], 1.0, key=f"one-{i}")
+    assert two.values("alpha river", [case])[0] > 0.7
+    assert two.record("alpha river", [case], [case], 1.0, key="one-0").duplicate
+    assert len(two.q) == 3
+    one.close()
+    two.close()
+
+
+def test_bad_runs_are_refused_and_nothing_is_stored(tmp_path: Path) -> None:
+    bank = _bank(tmp_path / "c")
+    (case,) = bank.add_cases([make_case("alpha river")])
+    learner = KernelLearner.open(bank, tmp_path / "q")
+    with pytest.raises(ValueError, match="reward"):
+        learner.record("alpha", [case], None, 1.5)
+    with pytest.raises(ValueError, match="shown"):
+        learner.record("alpha", [], None, 1.0)
+    assert len(learner.replay) == 0
+    learner.close()

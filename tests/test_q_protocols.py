@@ -13,6 +13,7 @@ from memento.graphs import Context, build_graph
 from memento.graphs.deps import Deps
 from memento.graphs.models import load_chat_model
 from memento.memory.learning import Learner, NullLearner, UpdateReport
+from memento.memory.q.kernel import KernelLearner
 from memento.memory.q.learner import QLearner
 from memento.memory.q.share import QWorker, open_share
 from memento.memory.selection import CaseSelector
@@ -57,7 +58,7 @@ def test_the_context_decides_which_policies_train_q(tmp_path: Path) -> None:
     deps = Deps(case_bank=bank)
     home = str(tmp_path / "home")
     trains = deps.q_learner(Context(selection="similarity", home=home, q_share=""))
-    assert isinstance(trains, QLearner)  # `memento run`: similarity trains a QLearner
+    assert isinstance(trains, KernelLearner)  # `memento run`: similarity runs log for the kernel
     evaluation = Context(selection="similarity", q_train="q,q_softmax", home=home, q_share="")
     assert isinstance(deps.q_learner(evaluation), NullLearner)  # `memento eval`'s similarity
     form = deps.q_learner(
@@ -68,6 +69,8 @@ def test_the_context_decides_which_policies_train_q(tmp_path: Path) -> None:
     assert (form.network.config.form, form.network.config.lr, form.network.config.seed) == (
         "residual", 0.05, 3,
     )  # fmt: skip
+    with pytest.raises(ValueError, match="q_form='mlp'"):  # sharing needs a network form
+        deps.q_learner(Context(selection="q", home=str(tmp_path / "s"), q_share=str(tmp_path)))
 
 
 def _refuse(*args: Any, **kwargs: Any) -> Any:

@@ -254,7 +254,8 @@ def test_settings_turn_the_graph_learner_into_a_worker(
     monkeypatch.setenv("MEMENTO_Q_SHARE", str(tmp_path / "share"))
     get_settings.cache_clear()
     try:
-        learner = Deps(case_bank=bank).q_learner(Context(namespace="team-a", home=str(tmp_path)))
+        ctx = Context(namespace="team-a", home=str(tmp_path), q_form="mlp")
+        learner = Deps(case_bank=bank).q_learner(ctx)
     finally:
         get_settings.cache_clear()
     assert isinstance(learner, QWorker) and learner.share.channel == "team-a"

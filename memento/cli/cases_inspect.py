@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 
 from memento.cli.cases import AsJson, ChromaUrl, Home, Namespace, _fail, _open_bank
@@ -20,6 +21,8 @@ Query = Annotated[
     str | None, typer.Option("--query", "-q", help="A task: show Q(task, case) for it.")
 ]
 BY = ("q", "used", "helped", "reward")
+RECENT_TASKS = 32
+"""Recorded tasks that `top --by q` averages Q over when no --query is given."""
 
 
 def _q_dir(home: Path | None) -> Path:
@@ -36,7 +39,7 @@ def show(
     as_json: AsJson = False,
 ) -> None:
     """One case: task, plan, label, reward history, times shown, used, helped, and Q for --query."""
-    from memento.memory.case_stats import open_network, open_replay, q_values, usage
+    from memento.memory.case_stats import open_q, open_replay, usage
 
     bank = _open_bank(home, chroma_url)
     holder = bank.resolve(case_id)
@@ -61,9 +64,10 @@ def show(
         vector = bank.embed_query(query)
         case_vector = bank.vectors([case.id])
         info["similarity"] = float(case_vector[0] @ vector)
-        network = open_network(bank, q_dir)
-        if network is not None:
-            info["q"] = float(q_values(network, vector, case_vector)[0])
+        reader = open_q(bank, q_dir)
+        if reader is not None:
+            info["q"] = float(reader.values(query, [case.id], case.namespace)[0])
+            reader.close()
     if as_json:
         typer.echo(json.dumps(info, ensure_ascii=False))
         return
@@ -82,7 +86,7 @@ def show(
         rewards = " ".join(f"{h['reward']:.2f}" for h in info["reward_history"])
         typer.echo(f"rewards of the runs that showed it: {rewards}")
     if query:
-        q = "no Q checkpoint" if info["q"] is None else f"{info['q']:.4f}"
+        q = "no Q (nothing recorded in <home>/q)" if info["q"] is None else f"{info['q']:.4f}"
         typer.echo(f"for {query!r}: Q {q}, similarity {info['similarity']:.4f}")
 
 
@@ -96,13 +100,7 @@ def top(
     as_json: AsJson = False,
 ) -> None:
     """The top cases by Q (for --query, else averaged over recent tasks), use, help or reward."""
-    from memento.memory.case_stats import (
-        open_network,
-        open_replay,
-        q_values,
-        recent_task_vectors,
-        usage,
-    )
+    from memento.memory.case_stats import open_q, open_replay, usage
 
     if by not in BY:
         raise _fail(f"--by must be one of {', '.join(BY)}, got {by!r}", 2)
@@ -111,16 +109,19 @@ def top(
     replay = open_replay(_q_dir(home))
     values: dict[str, float] = {}
     if by == "q":
-        network = open_network(bank, _q_dir(home))
-        if network is None:
-            raise _fail("no Q checkpoint in the store (<home>/q); rank --by used/helped/reward")
-        tasks = bank.embed_query(query) if query else None
-        if tasks is None and replay is not None:
-            tasks = recent_task_vectors(replay, namespace=namespace)
-        if tasks is None or not tasks.size:
+        reader = open_q(bank, _q_dir(home))
+        if reader is None:
+            raise _fail("no Q in the store (nothing recorded in <home>/q); rank --by used/helped")
+        tasks = [query] if query else []
+        if not tasks and replay is not None:
+            tasks = [t.task for t in replay.recent(RECENT_TASKS, namespace)]
+        if not tasks:
             raise _fail("give --query TASK (no recorded tasks to average Q over)", 2)
-        ids, vectors = bank.all_vectors(namespace)
-        values = dict(zip(ids, map(float, q_values(network, tasks, vectors)), strict=True))
+        ids = list(cases)
+        if ids:
+            mean = np.mean([reader.values(t, ids, namespace) for t in tasks], axis=0)
+            values = dict(zip(ids, map(float, mean), strict=True))
+        reader.close()
     elif by == "used":
         if replay is None:
             raise _fail("no replay buffer in the store (<home>/q): nothing records use")

@@ -58,8 +58,8 @@ def demo(
     ] = 16,
     q_form: Annotated[
         str,
-        typer.Option(help="Q form: residual (similarity + correction), mlp or kernel (episodic)."),
-    ] = "residual",
+        typer.Option(help="Q form: kernel (episodic, the default), residual or mlp (networks)."),
+    ] = "kernel",
     q_steps: Annotated[int, typer.Option(min=0, help="Q update steps per finished task.")] = 4,
     q_lr: Annotated[float, typer.Option(min=1e-6, help="Q learning rate.")] = 1e-3,
     q_unused_weight: Annotated[

@@ -41,7 +41,7 @@ def top_share(counts: Counter[str], fraction: float = 0.1) -> float | None:
 def shown_q_values(home: Path) -> list[float] | None:
     """Q(task, case) of each case shown in each run recorded in the store at `home`, or None."""
     from memento.memory.case_bank import CaseBank
-    from memento.memory.case_stats import open_network, open_replay, q_values
+    from memento.memory.case_stats import open_q, open_replay
 
     q_dir = home / "q"
     replay = open_replay(q_dir)
@@ -49,16 +49,17 @@ def shown_q_values(home: Path) -> list[float] | None:
         return None
     try:
         bank = CaseBank.from_settings(path=home / "chroma")
-        network = open_network(bank, q_dir)
+        reader = open_q(bank, q_dir)
     except Exception:  # noqa: BLE001 - another embedder or a broken store: no Q section
         return None
-    if network is None:
+    if reader is None:
         return None
     values: list[float] = []
     for t in replay.all():
         present = [c.id for c in bank.get_many(list(t.shown_ids))]
-        if present and t.task_vector.size:
-            values.extend(float(v) for v in q_values(network, t.task_vector, bank.vectors(present)))
+        if present:
+            values.extend(float(v) for v in reader.values(t.task, present, t.namespace))
+    reader.close()
     replay.close()
     return values
 

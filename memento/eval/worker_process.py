@@ -61,7 +61,9 @@ async def _work(spec: WorkerSpec, wid: int, jobs: Any, events: Any) -> None:
 
     config = spec.config
     ctx = mode_context(config.context, config.memory, Path(config.out), config.run_tag or "")
-    if config.memory == "q":  # the graph's learner is then a QWorker on the shared Q
+    # A network form's learner is then a QWorker on the shared Q; the kernel form's workers
+    # each read and append the one run log under the run's store folder (SQLite, one machine).
+    if config.memory == "q" and ctx.q_form != "kernel":
         assert spec.stores.q_share is not None
         ctx = dataclasses.replace(ctx, q_share=spec.stores.q_share)
     bank = open_bank(spec.stores, spec.embeddings) if config.memory != "none" else None

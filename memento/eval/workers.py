@@ -210,7 +210,7 @@ def run_eval_workers(
     done = finished_keys(out, memory=config.memory, include_errors=not config.retry_errors)
     index_of = {t.task_id: i for i, t in enumerate(tasks)}
     trainer = None
-    if config.memory == "q":
+    if config.memory == "q" and ctx.q_form != "kernel":  # the kernel's workers share one log
         from memento.memory.q.share import QTrainer, open_share
 
         bank = open_bank(stores, embeddings)

@@ -72,10 +72,10 @@ class SimConfig:
     q_shortlist: int = 16
     """Most similar cases that the Q-function re-ranks (the design's ANN shortlist, in small
     banks too); 0 scores every case of the bank."""
-    q_form: str = "residual"
-    """Q network form: "residual" (similarity plus a learned correction, no case-popularity
-    term), "mlp" (the Q learner's default network), or "kernel" (kernel episodic control over
-    logged tries, no network: `memento.memory.q.kernel`). See `memento.memory.q.network`."""
+    q_form: str = "kernel"
+    """Q form, as `Context.q_form`: "kernel" (the library default: kernel episodic control over
+    logged tries, no network: `memento.memory.q.kernel`), or a network trained online:
+    "residual" (similarity plus a learned correction) or "mlp" (`memento.memory.q.network`)."""
     q_steps_per_record: int = 4
     """Q-learner update steps after each finished task (the Q learner's default: 1)."""
     q_lr: float = 1e-3

@@ -1,30 +1,36 @@
-"""Kernel episodic control as a `Learner`: an opt-in Q form (`Context(q_form="kernel")`).
+"""Kernel episodic control as a `Learner`: the default Q form (`Context(q_form="kernel")`).
 
-The learner logs one row per shown case of each finished run (task feature, case feature and
-label, used or not, reward) in a `KernelQ`, and its selector re-ranks the similarity shortlist
-by the kernel estimate (`memento.memory.q.kernel_estimate`). It reads only the task text, the
-shown cases' task text and label, the used ids and the reward. No network and no training: an
-update is an append. The log lives in memory only (no checkpoint or persistence yet), so a new
-process starts with no tries; one learner serves one namespace's log (namespaces are not kept
-apart inside it).
+The learner keeps every finished run (task, shown ids, used ids, reward) in the same replay
+buffer the network form uses (`<home>/q/replay.sqlite`), so its tries outlive the process, and
+logs one row per shown case in an in-memory `KernelQ` per namespace, rebuilt from the buffer on
+open and kept up to date with rows other processes append. Its selector re-ranks the similarity
+shortlist by the kernel estimate (`memento.memory.q.kernel_estimate`). It reads only the task
+text, the shown cases' task text and label, the used ids and the reward. No network and no
+training: an update is an append.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from memento.memory.learning import UpdateReport
 from memento.memory.q.kernel_estimate import KernelConfig, KernelQ, mask_entities
+from memento.memory.q.replay import ReplayBuffer, Transition, check_run
 from memento.memory.records import Case, ScoredCase
 
 __all__ = ["KernelConfig", "KernelLearner", "KernelQ", "KernelSelector", "mask_entities"]
 
+REPLAY_FILE = "replay.sqlite"
+"""The run log in the learner's folder (shared with the network form's `QLearner`)."""
+DEFAULT_NAMESPACE = "default"
+
 
 class Bank(Protocol):
-    """What the kernel learner reads from the case bank."""
+    """What the kernel learner reads from (and counts in) the case bank."""
 
     def embed_query(self, text: str) -> np.ndarray:
         """A text's unit vector."""
@@ -40,25 +46,73 @@ class Bank(Protocol):
         """The cases with these ids (missing ones left out)."""
         ...
 
+    def update(self, case_id: str, *, retrieved: int = 0, helpful: int = 0) -> object:
+        """Add to a case's counters (KeyError when it is gone)."""
+        ...
+
 
 class KernelLearner:
-    """The `Learner` protocol over a bank and a `KernelQ` (record appends, selector re-ranks)."""
+    """The `Learner` protocol over a bank, a replay buffer and one `KernelQ` per namespace.
 
-    def __init__(self, bank: Bank, config: KernelConfig | None = None, seed: int = 0) -> None:
-        """Learn over `bank` with `config`; `seed` drives the softmax selector's draws."""
+    Not thread-safe: one caller at a time (the graph's `Deps` sees to it).
+    """
+
+    def __init__(
+        self,
+        bank: Bank,
+        config: KernelConfig | None = None,
+        seed: int = 0,
+        *,
+        replay: ReplayBuffer | None = None,
+        helpful_threshold: float = 0.5,
+    ) -> None:
+        """Learn over `bank`, logging runs in `replay` (default: in memory only).
+
+        The runs already in `replay` are read back first. `seed` drives the softmax selector's
+        draws; a run with reward >= `helpful_threshold` counts as helped for the cases it used.
+        """
         self.bank = bank
-        self.q = KernelQ(config)
+        self.config = config or KernelConfig()
+        self.replay = replay if replay is not None else ReplayBuffer(None, capacity=None)
+        self.helpful_threshold = helpful_threshold
         self.rng = np.random.default_rng(seed)
+        self.qs: dict[str, KernelQ] = {}
         self._features: dict[str, np.ndarray] = {}
         self._cases: dict[str, tuple[np.ndarray, int]] = {}
         self._last: tuple[str, np.ndarray] | None = None
-        self._keys: dict[str, tuple[int, range]] = {}
-        self._tasks = 0
+        self._keys: dict[str, tuple[str, int, range]] = {}
+        self._tasks: dict[str, int] = {}
+        self._seen = 0
+        self.sync()
+
+    @classmethod
+    def open(
+        cls, bank: Bank, folder: Path | str, config: KernelConfig | None = None, seed: int = 0
+    ) -> KernelLearner:
+        """The learner whose runs are kept in `folder`/replay.sqlite (created on first use)."""
+        return cls(bank, config, seed, replay=ReplayBuffer(Path(folder) / REPLAY_FILE, capacity=None))
 
     @property
-    def config(self) -> KernelConfig:
-        """The estimator's settings."""
-        return self.q.config
+    def q(self) -> KernelQ:
+        """The default namespace's estimate."""
+        return self.log(DEFAULT_NAMESPACE)
+
+    def log(self, namespace: str | None) -> KernelQ:
+        """The estimate over one namespace's tries (created empty on first use)."""
+        ns = namespace or DEFAULT_NAMESPACE
+        if ns not in self.qs:
+            self.qs[ns] = KernelQ(self.config)
+        return self.qs[ns]
+
+    def sync(self) -> int:
+        """Log the runs stored since the last look (by this or another process); how many."""
+        added = 0
+        while batch := self.replay.since(self._seen):
+            for t in batch:
+                self._log(t)
+                self._seen = max(self._seen, t.id or 0)
+            added += len(batch)
+        return added
 
     def feature(self, text: str, vector: np.ndarray) -> np.ndarray:
         """The kernel feature of a task text whose raw vector is `vector` (cached by text)."""
@@ -77,7 +131,7 @@ class KernelLearner:
         return self._last[1]
 
     def describe(self, cases: list[Case], vectors: dict[str, np.ndarray]) -> None:
-        """Cache each case's feature and label (once per case: neither changes)."""
+        """Cache each case's feature and label (once per case: its task text never changes)."""
         for case in cases:
             if case.id not in self._cases:
                 raw = vectors.get(case.id)
@@ -91,6 +145,49 @@ class KernelLearner:
         labels = np.asarray([self._cases[i][1] for i in ids])
         return feats, labels
 
+    def values(self, task: str, ids: Sequence[str], namespace: str | None = None) -> np.ndarray:
+        """The kernel estimate of Q(task, case) per id (no bonus; ids not in the bank: nan)."""
+        self.sync()
+        self.describe(self.bank.get_many([i for i in ids if i not in self._cases]), {})
+        known = [i for i in ids if i in self._cases]
+        out = np.full(len(ids), np.nan, np.float32)
+        if known:
+            feats, labels = self.pairs(known)
+            value, _ = self.log(namespace).score(self.feature(task, self.query(task)), feats, labels)
+            where = {i: j for j, i in enumerate(known)}
+            for n, i in enumerate(ids):
+                if i in where:
+                    out[n] = value[where[i]]
+        return out
+
+    def _log(self, t: Transition) -> range | None:
+        """Add one stored run's rows to its namespace's estimate (None: no shown case is left)."""
+        if t.key is not None and t.key in self._keys:
+            return self._keys[t.key][2]
+        todo = [i for i in dict.fromkeys(t.shown_ids) if i not in self._cases]
+        if todo:
+            self.describe(self.bank.get_many(todo), {})
+        ids = [i for i in dict.fromkeys(t.shown_ids) if i in self._cases]
+        if not ids:
+            return None
+        used = set(t.shown_ids if t.used_ids is None else t.used_ids)
+        feats, labels = self.pairs(ids)
+        q = self.log(t.namespace)
+        vector = t.task_vector if t.task_vector.size else self.bank.embed_query(t.task)
+        start = len(q)
+        added = q.record(
+            self.feature(t.task, vector),
+            list(zip(feats, labels.tolist(), strict=True)),
+            [i in used for i in ids],
+            t.reward,
+        )
+        rows = range(start, start + added)
+        index = self._tasks.get(t.namespace, 0)
+        self._tasks[t.namespace] = index + 1
+        if t.key is not None:
+            self._keys[t.key] = (t.namespace, index, rows)
+        return rows
+
     def record(
         self,
         task: str,
@@ -102,47 +199,59 @@ class KernelLearner:
         key: str | None = None,
         relabel: bool = False,
     ) -> UpdateReport:
-        """Log the run's tries (cases not yet described are read from the bank).
+        """Store the run, count it in the bank and log its tries.
 
         `used_ids=None` (the planner did not say) counts every shown case as used. A `key`
-        seen before is relabelled with `reward` when `relabel`, else left alone (`duplicate`).
+        stored before is relabelled with `reward` when `relabel`, else left alone (`duplicate`).
+
+        Raises:
+            ValueError: reward outside [0, 1] or no shown ids (nothing is stored then).
         """
-        if key is not None and key in self._keys:
-            task_index, rows = self._keys[key]
+        check_run(reward, shown_ids)
+        self.sync()
+        if key is not None and (row := self.replay.find_key(key)) is not None:
             if relabel:
-                self.q.set_reward(task_index, rows, reward)
-            return UpdateReport(transition_id=rows.start, duplicate=not relabel)
-        shown = list(dict.fromkeys(shown_ids))
-        todo = [i for i in shown if i not in self._cases]
-        if todo:
-            self.describe(self.bank.get_many(todo), {})
-        ids = [i for i in shown if i in self._cases]
-        missing = [i for i in shown if i not in self._cases]
-        if not ids:
-            return UpdateReport(missing=missing, skipped="no shown case in the bank")
-        used = set(shown if used_ids is None else used_ids)
-        feats, labels = self.pairs(ids)
-        start = len(self.q)
-        added = self.q.record(
-            self.feature(task, self.query(task)),
-            list(zip(feats, labels.tolist(), strict=True)),
-            [i in used for i in ids],
-            reward,
-        )
-        rows = range(start, start + added)
-        if key is not None:
-            self._keys[key] = (self._tasks, rows)
-        self._tasks += 1
+                self.replay.set_reward(row, float(reward))
+                if key in self._keys:
+                    ns, index, rows = self._keys[key]
+                    self.log(ns).set_reward(index, rows, reward)
+            return UpdateReport(transition_id=row, duplicate=not relabel)
+        t = Transition.of_run(
+            task, self.query(task), shown_ids, used_ids, reward,
+            namespace=namespace or DEFAULT_NAMESPACE, key=key,
+        )  # fmt: skip
+        tid = self.replay.add(t)
+        missing = self._count_usage(t)
+        self.sync()  # logs this run (and any another process stored meanwhile)
+        if not any(i in self._cases for i in t.shown_ids):
+            return UpdateReport(
+                transition_id=tid, missing=missing, skipped="no shown case in the bank"
+            )
+        used = set(t.shown_ids if used_ids is None else used_ids)
         weight = self.config.unused_weight
-        credit = {i: 1.0 if i in used else weight for i in ids}
-        return UpdateReport(transition_id=start, credit=credit, missing=missing)
+        shown = [i for i in dict.fromkeys(shown_ids) if i not in missing]
+        credit = {i: 1.0 if i in used else weight for i in shown}
+        return UpdateReport(transition_id=tid, credit=credit, missing=missing)
+
+    def _count_usage(self, t: Transition) -> list[str]:
+        """Add the run to each shown case's counters (times shown, times helped); ids gone."""
+        missing: list[str] = []
+        good = t.reward >= self.helpful_threshold
+        used = None if t.used_ids is None else set(t.used_ids)
+        for cid in dict.fromkeys(t.shown_ids):
+            try:
+                self.bank.update(cid, retrieved=1, helpful=int(good and (used is None or cid in used)))
+            except KeyError:
+                missing.append(cid)
+        return missing
 
     def selector(self, *, greedy: bool = True, temperature: float = 0.1) -> KernelSelector:
         """The read policy: greedy by score, or a softmax(score / temperature) draw."""
         return KernelSelector(self, greedy=greedy, temperature=temperature)
 
     def close(self) -> None:
-        """Nothing to release (the log is in memory)."""
+        """Close the replay buffer's file."""
+        self.replay.close()
 
 
 class KernelSelector:
@@ -175,6 +284,7 @@ class KernelSelector:
         lr = self.learner
         if k <= 0:
             return []
+        lr.sync()
         vector = lr.query(task)
         ids, sims, vectors = lr.bank.nearest_vectors(
             vector, lr.config.shortlist, namespace=namespace
@@ -185,7 +295,8 @@ class KernelSelector:
         if not keep:
             return []
         feats, labels = lr.pairs([ids[j] for j in keep])
-        order, scores = lr.q.rank(lr.feature(task, vector), feats, labels, sims[keep])
+        estimate = lr.log(namespace)
+        order, scores = estimate.rank(lr.feature(task, vector), feats, labels, sims[keep])
         if not self.greedy:  # Gumbel-top-k: a softmax draw without replacement
             keys = scores / self.temperature + lr.rng.gumbel(size=scores.shape)
             order = np.argsort(-keys, kind="stable")
