@@ -193,6 +193,18 @@ def test_the_log_outlives_the_process_and_keys_stay_once(tmp_path: Path) -> None
         first.record(task, [bad], [bad], 0.0, key=f"bad-{i}")
         first.record(task, [good], [good], 1.0, key=f"good-{i}")
     first.close()
+    calls: list[str] = []  # masked features are embedded on open
+    embed = bank.embed_query
+
+    def counted(text: str) -> np.ndarray:
+        calls.append(text)
+        return embed(text)
+
+    bank.embed_query = counted  # type: ignore[method-assign]
+    masked = KernelLearner.open(bank, tmp_path / "q")
+    bank.embed_query = embed  # type: ignore[method-assign]
+    assert len(masked.q) == 4 and calls == []  # read back in batches, not one call per run
+    masked.close()
     again = KernelLearner.open(bank, tmp_path / "q", config)
     assert len(again.q) == 4
     assert [s.case.id for s in again.selector().select(task, k=1)] == [good]

@@ -46,6 +46,14 @@ class Bank(Protocol):
         """The cases with these ids (missing ones left out)."""
         ...
 
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors of many texts, embedded in batches, shape (n, d)."""
+        ...
+
+    def vectors(self, ids: Sequence[str]) -> np.ndarray:
+        """The cached vectors of these cases (all in the bank), shape (n, d)."""
+        ...
+
     def update(self, case_id: str, *, retrieved: int = 0, helpful: int = 0) -> object:
         """Add to a case's counters (KeyError when it is gone)."""
         ...
@@ -90,7 +98,9 @@ class KernelLearner:
         cls, bank: Bank, folder: Path | str, config: KernelConfig | None = None, seed: int = 0
     ) -> KernelLearner:
         """The learner whose runs are kept in `folder`/replay.sqlite (created on first use)."""
-        return cls(bank, config, seed, replay=ReplayBuffer(Path(folder) / REPLAY_FILE, capacity=None))
+        return cls(
+            bank, config, seed, replay=ReplayBuffer(Path(folder) / REPLAY_FILE, capacity=None)
+        )
 
     @property
     def q(self) -> KernelQ:
@@ -108,11 +118,28 @@ class KernelLearner:
         """Log the runs stored since the last look (by this or another process); how many."""
         added = 0
         while batch := self.replay.since(self._seen):
+            self._prefetch(batch)
             for t in batch:
                 self._log(t)
                 self._seen = max(self._seen, t.id or 0)
             added += len(batch)
         return added
+
+    def _prefetch(self, batch: Sequence[Transition]) -> None:
+        """Describe the batch's new cases and embed its new features in one call each.
+
+        Reading a long log back on open then costs batched embedding, not one call per run.
+        """
+        new = list(dict.fromkeys(i for t in batch for i in t.shown_ids if i not in self._cases))
+        cases = self.bank.get_many(new) if new else []
+        if self.config.features != "raw":
+            texts = [t.task for t in batch] + [c.task for c in cases]
+            todo = sorted({mask_entities(x) for x in texts} - self._features.keys())
+            if todo:
+                self._features.update(zip(todo, self.bank.embed_texts(todo), strict=True))
+        if cases:
+            raw = self.bank.vectors([c.id for c in cases])
+            self.describe(cases, dict(zip((c.id for c in cases), raw, strict=True)))
 
     def feature(self, text: str, vector: np.ndarray) -> np.ndarray:
         """The kernel feature of a task text whose raw vector is `vector` (cached by text)."""
@@ -153,7 +180,9 @@ class KernelLearner:
         out = np.full(len(ids), np.nan, np.float32)
         if known:
             feats, labels = self.pairs(known)
-            value, _ = self.log(namespace).score(self.feature(task, self.query(task)), feats, labels)
+            value, _ = self.log(namespace).score(
+                self.feature(task, self.query(task)), feats, labels
+            )
             where = {i: j for j, i in enumerate(known)}
             for n, i in enumerate(ids):
                 if i in where:
@@ -240,7 +269,9 @@ class KernelLearner:
         used = None if t.used_ids is None else set(t.used_ids)
         for cid in dict.fromkeys(t.shown_ids):
             try:
-                self.bank.update(cid, retrieved=1, helpful=int(good and (used is None or cid in used)))
+                self.bank.update(
+                    cid, retrieved=1, helpful=int(good and (used is None or cid in used))
+                )
             except KeyError:
                 missing.append(cid)
         return missing
