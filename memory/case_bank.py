@@ -13,7 +13,7 @@ statistics that several processes add to are per-writer tallies (`memento.memory
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +35,14 @@ from memento.memory.collection import (
 from memento.memory.embeddings import default_embeddings, embedding_model_id
 from memento.memory.records import Case, Label, Plan, ScoredCase, label_for
 from memento.memory.store import get_client
-from memento.memory.usage import Tally, add_tally, base_reward_for, forget, read_case
+from memento.memory.usage import (
+    Tally,
+    add_tallies,
+    add_tally,
+    base_reward_for,
+    forget,
+    read_case,
+)
 from memento.memory.writer import AddReport, add_to_bank, where_of
 
 if TYPE_CHECKING:
@@ -272,6 +279,23 @@ class CaseBank:
             extra,
         )
         return read_case(case_id, document, meta)
+
+    def count_usage(self, shown: Sequence[str], helped: Collection[str]) -> list[str]:
+        """Add one run to its shown cases' counters (times shown; times helped for `helped`).
+
+        One Chroma read and one write for the whole run (a learner's record is on the task's
+        path). Returns the shown ids that are not in the bank.
+        """
+        ids = list(dict.fromkeys(shown))
+        if not ids:
+            return []
+        got = self._collection.get(ids=ids, include=["metadatas"])
+        records = {
+            cid: dict(meta or {}) for cid, meta in zip(got["ids"], got["metadatas"], strict=True)
+        }
+        deltas = {cid: Tally(retrieved=1, helpful=int(cid in helped)) for cid in records}
+        add_tallies(self._collection, where_of(self), records, deltas)
+        return [cid for cid in ids if cid not in records]
 
     def delete(self, ids: Iterable[str]) -> int:
         """Delete cases; returns how many existed."""

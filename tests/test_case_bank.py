@@ -222,3 +222,15 @@ def test_bad_arguments_are_refused(tmp_path: Path) -> None:
         CaseBank(embeddings=HashEmbeddings())
     with pytest.raises(ValueError, match="dedup_threshold"):
         CaseBank(path=tmp_path, embeddings=HashEmbeddings(), dedup_threshold=1.5)
+
+
+def test_count_usage_adds_a_run_in_one_call_and_names_the_ids_gone(bank: CaseBank) -> None:
+    a, b = bank.add_cases([make_case("alpha river"), make_case("beta lake")])
+    bank.update(a, retrieved=1)  # the per-case path and the batched one share running totals
+    assert bank.count_usage([a, b, "gone", a], helped={a}) == ["gone"]
+    assert bank.count_usage([b], helped=set()) == []
+    first, second = bank.get(a), bank.get(b)
+    assert first is not None and second is not None
+    assert (first.times_retrieved, first.times_helpful) == (2, 1)
+    assert (second.times_retrieved, second.times_helpful) == (2, 0)
+    assert bank.count_usage([], helped=set()) == []

@@ -11,7 +11,7 @@ training: an update is an append.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -54,8 +54,8 @@ class Bank(Protocol):
         """The cached vectors of these cases (all in the bank), shape (n, d)."""
         ...
 
-    def update(self, case_id: str, *, retrieved: int = 0, helpful: int = 0) -> object:
-        """Add to a case's counters (KeyError when it is gone)."""
+    def count_usage(self, shown: Sequence[str], helped: Collection[str]) -> list[str]:
+        """Add a run to its shown cases' counters; the ids that are gone."""
         ...
 
 
@@ -264,17 +264,9 @@ class KernelLearner:
 
     def _count_usage(self, t: Transition) -> list[str]:
         """Add the run to each shown case's counters (times shown, times helped); ids gone."""
-        missing: list[str] = []
-        good = t.reward >= self.helpful_threshold
-        used = None if t.used_ids is None else set(t.used_ids)
-        for cid in dict.fromkeys(t.shown_ids):
-            try:
-                self.bank.update(
-                    cid, retrieved=1, helpful=int(good and (used is None or cid in used))
-                )
-            except KeyError:
-                missing.append(cid)
-        return missing
+        used = set(t.shown_ids if t.used_ids is None else t.used_ids)
+        helped = used if t.reward >= self.helpful_threshold else set()
+        return self.bank.count_usage(t.shown_ids, helped)
 
     def selector(self, *, greedy: bool = True, temperature: float = 0.1) -> KernelSelector:
         """The read policy: greedy by score, or a softmax(score / temperature) draw."""

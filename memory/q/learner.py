@@ -228,16 +228,9 @@ class QLearner:
         )
 
     def _count_usage(self, t: Transition) -> list[str]:
-        missing: list[str] = []
         good = t.reward >= self.settings.helpful_threshold
-        used = set(t.used_ids) if t.used_ids else None
-        for cid in dict.fromkeys(t.shown_ids):
-            helpful = int(good and (used is None or cid in used))
-            try:
-                self.bank.update(cid, retrieved=1, helpful=helpful)
-            except KeyError:
-                missing.append(cid)
-        return missing
+        helped = set(t.shown_ids if not t.used_ids else t.used_ids) if good else set()
+        return self.bank.count_usage(t.shown_ids, helped)
 
     def rows(
         self, transitions: Sequence[Transition]
