@@ -2,8 +2,9 @@
 
 Two protocols (`SimConfig.questions`): "repeat" asks the same 50 questions every epoch, "fresh"
 asks 50 new ones of the same families each epoch. Policies: no memory, similarity, the Q learner
-with each network form ("residual": similarity plus a learned correction; "mlp": the library's
-default network), and the oracle.
+with each network form ("residual": similarity plus a learned correction; "mlp": towers and an
+MLP head), and the oracle. `run` also takes "q-kernel" (kernel episodic control, the library's
+default form), which benchmarks/sim_learning.py measures against these baselines.
 
 The oracle is NOT a memory mode: it reads each case's task family (known only to the
 simulation) and shows, from the same 16 most similar cases the Q policy re-ranks, the case of
