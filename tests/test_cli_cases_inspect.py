@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from memento.cli.main import app
 from memento.memory.case_bank import CaseBank
+from memento.memory.q.kernel import KernelLearner
 from memento.middleware import MementoMiddleware
 from memento.settings import get_settings
 from memento.testing import HashEmbeddings, make_case
@@ -49,6 +50,9 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     agent = create_agent(ToolCallingModel(), [lookup], middleware=[memory])
     for title in ("Emma", "Dracula", "Ulysses"):
         agent.invoke({"messages": [("user", f"Who wrote the novel {title} {title}?")]})
+    learner = memory.learner
+    assert isinstance(learner, KernelLearner)  # the default Q form
+    learner.flush()  # the bank's usage counters are applied off the run's path
     yield home
     get_settings.cache_clear()
 

@@ -227,6 +227,7 @@ def test_counters_in_the_bank_follow_the_runs(tmp_path: Path) -> None:
     learner = KernelLearner(bank)
     learner.record("alpha", [used, idle], [used], 1.0)
     learner.record("alpha", [used], None, 0.0)
+    learner.flush()  # counted off the record path
     a, b = bank.get(used), bank.get(idle)
     assert a is not None and b is not None
     assert (a.times_retrieved, a.times_helpful) == (2, 1)

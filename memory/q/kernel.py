@@ -6,7 +6,8 @@ logs one row per shown case in an in-memory `KernelQ` per namespace, rebuilt fro
 open and kept up to date with rows other processes append. Its selector re-ranks the similarity
 shortlist by the kernel estimate (`memento.memory.q.kernel_estimate`). It reads only the task
 text, the shown cases' task text and label, the used ids and the reward. No network and no
-training: an update is an append.
+training: an update is an append (the bank's usage counters follow in a background thread,
+`memento.memory.q.counts`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from memento.memory.learning import UpdateReport
+from memento.memory.q.counts import UsageCounts
 from memento.memory.q.kernel_estimate import KernelConfig, KernelQ, mask_entities
 from memento.memory.q.replay import ReplayBuffer, Transition, check_run
 from memento.memory.records import Case, ScoredCase
@@ -83,6 +85,7 @@ class KernelLearner:
         self.config = config or KernelConfig()
         self.replay = replay if replay is not None else ReplayBuffer(None, capacity=None)
         self.helpful_threshold = helpful_threshold
+        self.counts = UsageCounts(bank)
         self.rng = np.random.default_rng(seed)
         self.qs: dict[str, KernelQ] = {}
         self._features: dict[str, np.ndarray] = {}
@@ -250,8 +253,9 @@ class KernelLearner:
             namespace=namespace or DEFAULT_NAMESPACE, key=key,
         )  # fmt: skip
         tid = self.replay.add(t)
-        missing = self._count_usage(t)
+        self._count_usage(t)
         self.sync()  # logs this run (and any another process stored meanwhile)
+        missing = [i for i in dict.fromkeys(t.shown_ids) if i not in self._cases]
         if not any(i in self._cases for i in t.shown_ids):
             return UpdateReport(
                 transition_id=tid, missing=missing, skipped="no shown case in the bank"
@@ -262,18 +266,22 @@ class KernelLearner:
         credit = {i: 1.0 if i in used else weight for i in shown}
         return UpdateReport(transition_id=tid, credit=credit, missing=missing)
 
-    def _count_usage(self, t: Transition) -> list[str]:
-        """Add the run to each shown case's counters (times shown, times helped); ids gone."""
+    def _count_usage(self, t: Transition) -> None:
+        """Queue the run for the bank's counters (times shown, times helped): off the path."""
         used = set(t.shown_ids if t.used_ids is None else t.used_ids)
-        helped = used if t.reward >= self.helpful_threshold else set()
-        return self.bank.count_usage(t.shown_ids, helped)
+        self.counts.add(t.shown_ids, used if t.reward >= self.helpful_threshold else set())
+
+    def flush(self) -> None:
+        """Wait until the bank's counters include every recorded run."""
+        self.counts.flush()
 
     def selector(self, *, greedy: bool = True, temperature: float = 0.1) -> KernelSelector:
         """The read policy: greedy by score, or a softmax(score / temperature) draw."""
         return KernelSelector(self, greedy=greedy, temperature=temperature)
 
     def close(self) -> None:
-        """Close the replay buffer's file."""
+        """Apply the queued counts, then close the replay buffer's file."""
+        self.counts.close()
         self.replay.close()
 
 
