@@ -47,6 +47,8 @@ _KIND = "langgraph-store"
 _PAGE = 5000
 _PLACEHOLDER: list[Sequence[float]] = [[1.0]]
 """The vector of every record of the items collection (Chroma stores no vector-less record)."""
+_LAYOUT = 2
+"""Record layout: 2 adds the `nsp<d>` prefix fields; a store filled before keeps per-label ones."""
 
 
 def default_index() -> IndexConfig:
@@ -80,10 +82,15 @@ class ChromaStore(BaseStore):
         where = url or str(path)
         model = embedding_model_id(self.embeddings)
         self._items = client.get_or_create_collection(
-            collection, embedding_function=None, metadata={"kind": _KIND}
+            collection, embedding_function=None, metadata={"kind": _KIND, "layout": _LAYOUT}
         )
-        if (self._items.metadata or {}).get("kind") != _KIND:
+        meta = dict(self._items.metadata or {})
+        if meta.get("kind") != _KIND:
             raise ValueError(f"collection {collection!r} at {where} is not a ChromaStore's")
+        if meta.get("layout") != _LAYOUT and not self._items.count():
+            meta["layout"] = _LAYOUT
+            self._items.modify(metadata=meta)
+        self._prefix_fields = meta.get("layout") == _LAYOUT
         self._vectors = open_collection(client, f"{collection}_vectors", model, where)
         self._lock = threading.Lock()
 
@@ -166,9 +173,14 @@ class ChromaStore(BaseStore):
                 return out
             offset += _PAGE
 
+    def _prefix(self, prefix: Sequence[str]) -> list[f.Where]:
+        """Chroma conditions for a namespace prefix: one `nsp<d>` equality where records have it."""
+        if self._prefix_fields:
+            return f.prefix_condition(prefix)
+        return f.prefix_where(prefix, wildcards=False)
+
     def _search(self, op: SearchOp) -> list[SearchItem]:
-        conditions = f.prefix_where(op.namespace_prefix, wildcards=False)
-        conditions += f.filter_where(op.filter)
+        conditions = self._prefix(op.namespace_prefix) + f.filter_where(op.filter)
         if op.query:
             return self._semantic(op, conditions)
         where = f.combine(conditions)
@@ -187,7 +199,8 @@ class ChromaStore(BaseStore):
     def _semantic(self, op: SearchOp, conditions: list[f.Where]) -> list[SearchItem]:
         """Max-pooled cosine ranking over the item's vectors, then unindexed items unscored."""
         want = op.offset + op.limit
-        kept = self._ranked(op, conditions) if self._vectors.count() else []
+        total = self._vectors.count()
+        kept = self._ranked(op, conditions, total) if total else []
         out = [f.scored(it, score) for it, score in kept[op.offset : want]]
         if len(out) < op.limit:
             where = f.combine([*conditions, {"n_vectors": {"$eq": 0}}])
@@ -195,35 +208,54 @@ class ChromaStore(BaseStore):
             out.extend(f.scored(it, None) for it in extra)
         return out
 
-    def _ranked(self, op: SearchOp, conditions: list[f.Where]) -> list[tuple[Item, float]]:
+    def _ranked(
+        self, op: SearchOp, conditions: list[f.Where], total: int
+    ) -> list[tuple[Item, float]]:
         """Matching items with their best cosine, best first: at least offset + limit of them.
 
-        Asks Chroma for a few vectors per wanted item, then four times more while the Python
-        filter (or several vectors per item) leaves too few.
+        Chroma's metadata filter costs in proportion to the records each condition matches, a
+        plain nearest-vector query little: so the nearest few vectors are first taken unfiltered
+        and filtered here; only when too few pass does the filter go to Chroma, asking for a few
+        vectors per wanted item, then four times more while the Python filter (or several
+        vectors per item) leaves too few.
         """
         vector = self.embeddings.embed_query(op.query or "")
         want = op.offset + op.limit
-        total = self._vectors.count()
         k = min(total, max(16, want * 2 * max(1, len(self._fields)) + 1))
+        if conditions:
+            kept, complete = self._nearest(op, vector, k, None, total)
+            if complete or len(kept) >= want:
+                return kept
+        where = f.combine(conditions)
         while True:
-            ranked: dict[str, float] = {}
-            hits = query(
-                self._vectors,
-                query_embeddings=[vector],
-                n_results=k,
-                where=f.combine(conditions),
-                include=["metadatas", "distances"],
-            )
-            for meta, dist in zip(hits["metadatas"][0], hits["distances"][0], strict=True):
-                ranked.setdefault(str(meta["item"]), 1.0 - float(dist))
-            kept = [
-                (it, ranked[i])
-                for i, it in self._fetch_ids(list(ranked))
-                if f.matches(it.value, op.filter)
-            ]
-            if len(kept) >= want or k >= total or len(hits["ids"][0]) < k:
+            kept, complete = self._nearest(op, vector, k, where, total)
+            if complete or len(kept) >= want:
                 return kept
             k = min(total, k * 4)
+
+    def _nearest(
+        self, op: SearchOp, vector: list[float], k: int, where: f.Where | None, total: int
+    ) -> tuple[list[tuple[Item, float]], bool]:
+        """The search's matches among the k vectors nearest `vector` (within `where`), best first.
+
+        Also says whether those k were every vector there is (no more to ask for).
+        """
+        hits = query(
+            self._vectors,
+            query_embeddings=[vector],
+            n_results=k,
+            where=where,
+            include=["distances"],
+        )
+        ranked: dict[str, float] = {}
+        for vector_id, dist in zip(hits["ids"][0], hits["distances"][0], strict=True):
+            ranked.setdefault(vector_id.split(":", 1)[0], 1.0 - float(dist))  # "<item id>:<path>"
+        kept = [
+            (it, ranked[i])
+            for i, it in self._fetch_ids(list(ranked))
+            if f.has_prefix(it.namespace, op.namespace_prefix) and f.matches(it.value, op.filter)
+        ]
+        return kept, k >= total or len(hits["ids"][0]) < k
 
     def _fetch_ids(self, ids: list[str]) -> list[tuple[str, Item]]:
         items = self._fetch(ids)

@@ -1,7 +1,8 @@
 """How ChromaStore lays items out in Chroma metadata, and how it filters them.
 
-Every record carries its namespace (as JSON and one `ns<i>` field per label, so a namespace
-prefix is a Chroma `where`), its key, and each top-level scalar of the value as `v:<field>`.
+Every record carries its namespace (as JSON, one `ns<i>` field per label for list_namespaces'
+wildcards, and one `nsp<d>` field per prefix depth, so a namespace prefix is one Chroma equality
+however deep), its key, and each top-level scalar of the value as `v:<field>`.
 Search filters are pushed down to Chroma only where Chroma selects a superset of what the
 Python matcher (`matches`, the ground truth, with InMemoryStore's semantics) keeps; the
 matcher then runs on every candidate, so results are exact.
@@ -43,7 +44,7 @@ def item_metadata(
 ) -> dict[str, Scalar]:
     """The metadata stored with an item (and copied onto each of its vectors)."""
     meta: dict[str, Scalar] = {
-        "ns": json.dumps(list(namespace), ensure_ascii=False),
+        "ns": _ns_json(namespace),
         "ns_depth": len(namespace),
         "key": key,
         "created_at": created,
@@ -51,12 +52,31 @@ def item_metadata(
     }
     for i, label in enumerate(namespace):
         meta[f"ns{i}"] = label
+        meta[f"nsp{i + 1}"] = _ns_json(namespace[: i + 1])
     for field, field_value in value.items():
         if isinstance(field_value, (str, bool)):
             meta[f"v:{field}"] = field_value
         elif _number(field_value) and math.isfinite(field_value):
             meta[f"v:{field}"] = float(field_value)  # Chroma compares an int field to ints only
     return meta
+
+
+def _ns_json(namespace: Sequence[str]) -> str:
+    return json.dumps(list(namespace), ensure_ascii=False)
+
+
+def prefix_condition(prefix: Sequence[str]) -> list[Where]:
+    """The one Chroma condition selecting namespaces that start with `prefix` (none when empty).
+
+    One equality on `nsp<depth>` costs Chroma a fraction of `prefix_where`'s one per label, each
+    of which it evaluates over every record it matches.
+    """
+    return [{f"nsp{len(prefix)}": {"$eq": _ns_json(prefix)}}] if prefix else []
+
+
+def has_prefix(namespace: Sequence[str], prefix: Sequence[str]) -> bool:
+    """Whether `namespace` starts with `prefix` (labels compared exactly)."""
+    return tuple(namespace[: len(prefix)]) == tuple(prefix)
 
 
 def prefix_where(prefix: Sequence[str], *, wildcards: bool = True) -> list[Where]:
