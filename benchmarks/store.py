@@ -2,23 +2,26 @@
 
 Loads the same N items (10,000; --quick: 500) into each store, in 100 namespaces
 ("users", "u<i>", "memories"), then times single operations, one at a time:
-  put      a new item (its text embedded: the store's cost as a user sees it)
+  put      a new item
   get      an item by namespace and key
   search   a semantic query over all items (k=10)
   search+  a semantic query in one namespace with a `$gte` filter (k=10)
 Each row gives the median and p95 in ms and the ratio of medians to InMemoryStore.
 
 Embeddings: MiniLM (the bundled all-MiniLM-L6-v2) for every store in the full run; --quick uses
-the deterministic hash embeddings. The bulk texts are embedded once up front and served from a
-cache to every store (so loading measures the stores); timed puts and queries are fresh texts,
-embedded for real each time. PostgresStore needs a server with the pgvector extension: its DSN
-comes from --postgres-dsn or MEMENTO_TEST_POSTGRES_DSN (a fresh database is created and dropped);
-without one, or without pgvector (Debian's postgresql, as .ci/services installs, has none), its
-rows are skipped with a line saying why.
+the deterministic hash embeddings. Every text (the items, the timed puts and queries) is embedded
+once up front and served from a cache, so the table measures the stores alone: on a loaded
+machine one MiniLM embedding (tens to hundreds of ms) would swamp them. The median time to embed
+one fresh text is printed above the table: add it to put, search and search+ for what a user
+waits. PostgresStore needs a server with the pgvector extension: its DSN comes from
+--postgres-dsn or MEMENTO_TEST_POSTGRES_DSN (a fresh database is created and dropped;
+.ci/services starts one with pgvector); without one, or without pgvector, its rows are skipped
+with a line saying why.
 
 Writes benchmarks/out/store/results.json. Run from the repository root:
     .venv/bin/python benchmarks/store.py
     .venv/bin/python benchmarks/store.py --quick
+    .venv/bin/python benchmarks/store.py --quick --items 10000   (10,000 items, no MiniLM)
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ HOBBIES = ["chess", "surfing", "knitting", "running", "painting", "birding", "cl
 
 
 class CachedEmbeddings(Embeddings):
-    """Serves pre-computed vectors for known texts, embeds the rest with `inner`."""
+    """Serves pre-computed vectors for known texts (documents and queries), embeds the rest."""
 
     def __init__(self, inner: Embeddings, known: dict[str, list[float]]) -> None:
         self.inner = inner
@@ -67,8 +70,8 @@ class CachedEmbeddings(Embeddings):
         return [self.known[t] if t in self.known else made[t] for t in texts]
 
     def embed_query(self, text: str) -> list[float]:
-        """Queries are always embedded now."""
-        return self.inner.embed_query(text)
+        """A known query from the cache, another embedded now."""
+        return self.known[text] if text in self.known else self.inner.embed_query(text)
 
 
 def memory_text(rng: random.Random, i: int) -> str:
@@ -105,18 +108,25 @@ def timed(fn: Callable[[int], object], reps: int) -> list[float]:
     return out
 
 
+def timed_texts(n: int, reps: int) -> tuple[list[str], list[str]]:
+    """The texts of the timed puts, and the queries (search's, then search+'s)."""
+    rng = random.Random(11)
+    puts = [memory_text(rng, n + i) for i in range(reps)]
+    queries = [
+        f"who likes {rng.choice(FOODS)} and lives in {rng.choice(CITIES)}? (question {i})"
+        for i in range(2 * reps)
+    ]
+    return puts, queries
+
+
 def measure(store: BaseStore, data: list[Any], reps: int) -> dict[str, Any]:
     """Bulk-load `data` into `store`, then time put/get/search one operation at a time."""
     start = time.perf_counter()
     for lo in range(0, len(data), 500):
         store.batch([PutOp(ns, key, value) for ns, key, value in data[lo : lo + 500]])
     load_s = time.perf_counter() - start
-    rng = random.Random(11)
     n = len(data)
-    puts = [memory_text(rng, n + i) for i in range(reps)]
-    queries = [
-        f"who likes {rng.choice(FOODS)} and lives in {rng.choice(CITIES)}?" for _ in range(reps)
-    ]
+    puts, queries = timed_texts(n, reps)
     ns = ("users", "u7", "memories")
 
     def put(i: int) -> None:
@@ -130,7 +140,7 @@ def measure(store: BaseStore, data: list[Any], reps: int) -> dict[str, Any]:
         assert len(store.search(("users",), query=queries[i], limit=10)) == 10
 
     def search_ns(i: int) -> None:
-        store.search(ns, query=queries[i], filter={"rank": {"$gte": n // 2}}, limit=10)
+        store.search(ns, query=queries[reps + i], filter={"rank": {"$gte": n // 2}}, limit=10)
 
     ops = {"put": put, "get": get, "search": search, "search+": search_ns}
     return {"load_s": load_s, **{name: stats(timed(fn, reps)) for name, fn in ops.items()}}
@@ -179,7 +189,8 @@ def table(results: dict[str, dict[str, Any]]) -> str:
         for name, row in results.items():
             med, p95 = row[op]
             ratio = med / base[op][0] if base[op][0] else float("nan")
-            lines.append(f"| {op} | {name} | {med:.2f} | {p95:.2f} | {ratio:.1f} |")
+            shown = f"{ratio:.2f}" if ratio < 10 else f"{ratio:,.0f}"
+            lines.append(f"| {op} | {name} | {med:.2f} | {p95:.2f} | {shown} |")
     for name, row in results.items():
         lines.append(f"| load | {name} | {row['load_s']:.1f} s total | | |")
     return "\n".join(lines)
@@ -197,10 +208,14 @@ def main() -> None:
     inner: Embeddings = HashEmbeddings(64) if args.quick else default_embeddings()
     dims = 64 if args.quick else 384
     data = items(n)
-    texts = [value["text"] for _, _, value in data]
+    puts, queries = timed_texts(n, reps)
+    texts = [value["text"] for _, _, value in data] + puts + queries
     start = time.perf_counter()
     cache = dict(zip(texts, inner.embed_documents(texts), strict=True))
-    print(f"embedded {n} texts once in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    print(
+        f"embedded {len(texts)} texts once in {time.perf_counter() - start:.1f} s", file=sys.stderr
+    )
+    embed_ms, _ = stats(timed(lambda i: inner.embed_query(f"a fresh text, number {i}"), 25))
     index = IndexConfig(dims=dims, embed=CachedEmbeddings(inner, cache), fields=["text"])
 
     results: dict[str, dict[str, Any]] = {
@@ -220,14 +235,18 @@ def main() -> None:
             results["PostgresStore"] = measure(pg, data, reps)
 
     embed = "hash embeddings (64-d)" if args.quick else "MiniLM all-MiniLM-L6-v2 (384-d)"
-    print(f"\n{n} items in 100 namespaces, {reps} timed calls per op, {embed}\n")
+    print(f"\n{n} items in 100 namespaces, {reps} timed calls per op, {embed}")
+    print(f"(times exclude embedding; one fresh text embeds in {embed_ms:.2f} ms, median)\n")
     print(table(results))
     for note in notes:
         print(f"\n{note}")
     OUT.mkdir(parents=True, exist_ok=True)
-    record = {"items": n, "reps": reps, "embeddings": embed, "results": results, "notes": notes}
+    record = {"items": n, "reps": reps, "embeddings": embed, "embed_ms": embed_ms}
+    record.update(results=results, notes=notes)
     (OUT / "results.json").write_text(json.dumps(record, indent=2))
     flags = " --quick" if args.quick else ""
+    flags += f" --items {args.items}" if args.items else ""
+    flags += f" --reps {args.reps}" if args.reps else ""
     print(f"\nReproduce: .venv/bin/python benchmarks/store.py{flags}")
 
 
