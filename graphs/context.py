@@ -130,18 +130,24 @@ class Context:
         },
     )
     q_lr: float = field(
-        default=1e-3, metadata={"description": "Network forms: learning rate (AdamW) of a new Q-function."}
+        default=1e-3,
+        metadata={"description": "Network forms: learning rate (AdamW) of a new Q-function."},
     )
     q_seed: int = field(
         default=0,
-        metadata={"description": "Seed of Q's sampling (q_softmax) and of a new network's weights."},
+        metadata={
+            "description": "Seed of Q's sampling (q_softmax) and of a new network's weights."
+        },
     )
     q_steps_per_record: int = field(
         default=1, metadata={"description": "Network forms: update steps after each finished run."}
     )
     q_unused_weight: float = field(
         default=0.3,
-        metadata={"description": "Network forms: loss weight of shown cases the planner said it did not use."},
+        metadata={
+            "description": "Network forms: loss weight of shown cases the planner said it did "
+            "not use."
+        },
     )
     q_shortlist: int = field(
         default=16,
