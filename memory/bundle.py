@@ -28,8 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from memento.memory.q.checkpoint import SIDECAR_FILE, WEIGHTS_FILE
-from memento.memory.q.learner import REPLAY_FILE
-from memento.memory.q.replay import ReplayBuffer, Transition
+from memento.memory.q.replay import REPLAY_FILE, ReplayBuffer, Transition
 from memento.memory.records import Case, utc_now
 
 if TYPE_CHECKING:

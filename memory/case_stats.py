@@ -16,13 +16,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from memento.memory.q.replay import REPLAY_FILE
+
 if TYPE_CHECKING:
     from memento.memory.case_bank import CaseBank
     from memento.memory.q.network import QNetwork
     from memento.memory.q.replay import ReplayBuffer, Transition
-
-REPLAY_FILE = "replay.sqlite"
-"""The learner's replay buffer, in its checkpoint folder (memento.memory.q.learner)."""
 
 
 @dataclass

@@ -135,8 +135,7 @@ def test_1_memento_run_outage_exits_nonzero_and_resumes(
 
 def replay_rows(home: Path) -> list[Any]:
     """Transitions in the Q replay of a `memento run` store (none when it was never made)."""
-    from memento.memory.q.learner import REPLAY_FILE
-    from memento.memory.q.replay import ReplayBuffer
+    from memento.memory.q.replay import REPLAY_FILE, ReplayBuffer
 
     path = home / "q" / REPLAY_FILE
     if not path.exists():

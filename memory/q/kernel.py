@@ -21,13 +21,11 @@ import numpy as np
 from memento.memory.learning import UpdateReport
 from memento.memory.q.counts import UsageCounts
 from memento.memory.q.kernel_estimate import KernelConfig, KernelQ, mask_entities
-from memento.memory.q.replay import ReplayBuffer, Transition, check_run
+from memento.memory.q.replay import REPLAY_FILE, ReplayBuffer, Transition, check_run
 from memento.memory.records import Case, ScoredCase
 
 __all__ = ["KernelConfig", "KernelLearner", "KernelQ", "KernelSelector", "mask_entities"]
 
-REPLAY_FILE = "replay.sqlite"
-"""The run log in the learner's folder (shared with the network form's `QLearner`)."""
 DEFAULT_NAMESPACE = "default"
 
 
@@ -192,16 +190,16 @@ class KernelLearner:
                     out[n] = value[where[i]]
         return out
 
-    def _log(self, t: Transition) -> range | None:
-        """Add one stored run's rows to its namespace's estimate (None: no shown case is left)."""
+    def _log(self, t: Transition) -> None:
+        """Add one stored run's rows to its namespace's estimate.
+
+        Its cases were described by `_prefetch`; shown cases no longer in the bank are left out.
+        """
         if t.key is not None and t.key in self._keys:
-            return self._keys[t.key][2]
-        todo = [i for i in dict.fromkeys(t.shown_ids) if i not in self._cases]
-        if todo:
-            self.describe(self.bank.get_many(todo), {})
+            return
         ids = [i for i in dict.fromkeys(t.shown_ids) if i in self._cases]
         if not ids:
-            return None
+            return
         used = set(t.shown_ids if t.used_ids is None else t.used_ids)
         feats, labels = self.pairs(ids)
         q = self.log(t.namespace)
@@ -218,7 +216,6 @@ class KernelLearner:
         self._tasks[t.namespace] = index + 1
         if t.key is not None:
             self._keys[t.key] = (t.namespace, index, rows)
-        return rows
 
     def record(
         self,

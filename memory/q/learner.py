@@ -54,7 +54,7 @@ from memento.memory.q.network import (
     seed_everything,
     train_epochs,
 )
-from memento.memory.q.replay import ReplayBuffer, Transition, check_run
+from memento.memory.q.replay import REPLAY_FILE, ReplayBuffer, Transition, check_run
 from memento.memory.q.selector import KeptSelectors, QSelector
 
 if TYPE_CHECKING:
@@ -62,7 +62,6 @@ if TYPE_CHECKING:
 
     from memento.memory.case_bank import CaseBank
 
-REPLAY_FILE = "replay.sqlite"
 logger = logging.getLogger(__name__)
 
 

@@ -148,6 +148,10 @@ def _row(t: Transition) -> tuple[Any, ...]:
     )
 
 
+REPLAY_FILE = "replay.sqlite"
+"""The replay buffer's file in a learner's folder (every Q form logs its runs there)."""
+
+
 class ReplayBuffer:
     """Transitions in a SQLite file (or in memory with path=None); oldest dropped past capacity."""
 
