@@ -7,7 +7,8 @@ Measures, side by side in one run on this machine:
    "[CASE] ... [PLAN] ..." texts, CLS vectors concatenated, MLP 2h -> 512 -> 2, lr 2e-5, batch
    32; on --ft-seeds seeds and --ft-rows training rows, see the table) and ours (QNetwork over
    cached vectors, the `memento q train` defaults).
-2. Selection latency per query (query embedding included, k=4) of our QSelector over a real
+2. Selection latency per query (query embedding included, k=4) of our QSelector (the
+   `memento q train` checkpoint of seed 0, so the task is read by its tuned encoder) over a real
    embedded Chroma bank of 1,278 (upstream cases), 10,000 and 100,000 cases (extra cases are
    perturbed copies of real vectors, cosine ~0.9 to their source), against the upstream-style
    classifier that re-encodes every case for every query (measured at 1,278 cases on a few
@@ -241,7 +242,8 @@ def quality(
     masked = dict(zip(texts, unit(embed(masked_keys)), strict=True))
     unit_vec = dict(zip(texts, unit(np.stack([vec[t] for t in texts])), strict=True))
     results: dict[str, list[float]] = {
-        k: [] for k in ("random", "cosine", "logreg", "upstream", "ours", *KERNEL_VARIANTS)
+        k: []
+        for k in ("random", "cosine", "logreg", "upstream", "ours", "ours_frozen", *KERNEL_VARIANTS)
     }
     facts: dict[str, Any] = {"ours_seconds": [], "upstream_seconds": []}
     for seed in range(args.seeds):
@@ -258,7 +260,11 @@ def quality(
         results["logreg"].append(
             roc_auc(y_te, logistic_regression(x_tr, y_tr, np.hstack([q_te, c_te])))
         )
-        _, report = train_on_pairs(pairs, embed, holdout=0.2, seed=seed, config=QConfig(seed=seed))
+        _, frozen = train_on_pairs(pairs, embed, holdout=0.2, seed=seed, config=QConfig(seed=seed))
+        results["ours_frozen"].append(frozen["auc"])
+        _, report = train_on_pairs(
+            pairs, embed, holdout=0.2, seed=seed, config=QConfig(seed=seed), tune_encoder=True
+        )
         results["ours"].append(report["auc"])
         for key, (features, config) in KERNEL_VARIANTS.items():
             feats = unit_vec if features == "raw" else masked
@@ -393,11 +399,14 @@ def latency(
         k_cold = [ms(lambda: k_sel.select(question, k=4), 1)[0] for question in questions]  # noqa: B023
         q_ms, s_ms, e_ms, k_ms = [], [], [], []
         forget = default_embeddings()._recent.clear  # the embedder keeps recent single texts
+        tuned = q_sel.network.encoder if q_sel.network is not None else None
         for question in questions:  # interleaved, so that machine load hits all of them alike
             # each timed call embeds the query for real (the recent-text cache is emptied)
             forget()
             e_ms += ms(lambda: bank.embed_query(question), 1)  # noqa: B023
             forget()
+            if tuned is not None:
+                tuned.forget()  # the tuned encoder's own recent-text cache too
             q_ms += ms(lambda: q_sel.select(question, k=4), 1)  # noqa: B023
             forget()
             s_ms += ms(lambda: sim.select(question, k=4), 1)  # noqa: B023
@@ -706,7 +715,7 @@ def main() -> None:
     # the checkpoint used for latency and updates: ours, seed 0
     from memento.memory.q.checkpoint import save_checkpoint
 
-    net, report = train_on_pairs(pairs, EMBED, holdout=0.2, seed=0)
+    net, report = train_on_pairs(pairs, EMBED, holdout=0.2, seed=0, tune_encoder=True)
     ckpt = OUT / "q"
     shutil.rmtree(ckpt, ignore_errors=True)
     save_checkpoint(ckpt, net, embedding_model=embedding_model_id(model), step=report["steps"])
@@ -733,7 +742,8 @@ def main() -> None:
         "cosine": "cosine similarity",
         "logreg": "logistic regression on [q, c] MiniLM",
         "upstream": f"upstream-style fine-tuned MiniLM pair classifier, {min(args.ft_rows, 5600):,} of 5,600 training rows, {args.ft_epochs} epoch, seeds 0..{args.ft_seeds - 1} only",  # noqa: E501
-        "ours": "ours (QNetwork over cached vectors)",
+        "ours": "**`memento q train`** (QNetwork over cached case vectors, query encoder tuned)",
+        "ours_frozen": "`memento q train --frozen-encoder` (QNetwork over cached vectors only)",
         "kernel_raw": "kernel estimate (library default KernelConfig, features raw)",
         "kernel_masked": "kernel estimate (library default KernelConfig: features masked)",
         "kernel_raw_wide": "kernel estimate, raw, tau_query = tau_case = 0.05 (not tuned on these splits)",  # noqa: E501
@@ -767,6 +777,8 @@ def main() -> None:
             f"| {r['cases']:,} | {r['mode']} | {r['q_p50']:.1f} | {r['q_p95']:.1f} | {r['kernel_p50']:.1f} | {r['kernel_p95']:.1f} | {r['kernel_cold_p50']:.1f} / {r['kernel_cold_p95']:.1f} | {r['embed_p50']:.1f} / {r['embed_p95']:.1f} | {r['sim_p50']:.1f} / {r['sim_p95']:.1f} | {r['upstream_ms']:,.0f} ({tag}) | {r['speedup_p50']:,.0f}x / {r['kernel_speedup_p50']:,.0f}x |"  # noqa: E501
         )
     lines += [
+        "",
+        "Network: QSelector over the seed-0 `memento q train` checkpoint: the task read by the tuned query encoder (its cache emptied before each timed call), plus the bank's own embedding when a shortlist is needed (banks over 2,000 cases).",  # noqa: E501
         "",
         f"Kernel: KernelSelector (shortlist 16, masked features), its log holding upstream's {lat[0]['kernel_log_rows'] if lat else 0:,} logged rows; each timed query is new to it (raw and masked query embeddings computed), the shortlisted cases' masked features already cached from a first pass; first-sight = that first pass, where each shortlisted case not seen before costs one MiniLM call.",  # noqa: E501
     ]

@@ -94,7 +94,10 @@ class NetworkValues:
     def values(self, task: str, ids: Sequence[str], namespace: str | None = None) -> np.ndarray:
         """Q of each case id at `task` (the task is embedded by the bank)."""
         vectors = self.bank.vectors(list(ids))
-        return q_values(self.network, self.bank.embed_query(task), vectors)
+        from memento.memory.q.network import query_vector
+
+        plain = self.bank.embed_query(task)
+        return q_values(self.network, query_vector(self.network, task, plain), vectors)
 
     def close(self) -> None:
         """Nothing to release."""

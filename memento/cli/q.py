@@ -1,7 +1,8 @@
 """`memento q ...`: train the Q-function offline on logged pairs, evaluate it, show its checkpoint.
 
 `train` fits a fresh network on the training side of a by-query split of a pairs file
-(upstream training_data.jsonl), prints held-out metrics and saves the checkpoint that the `q`
+(upstream training_data.jsonl), by default together with a tuned MiniLM reader of tasks
+(`memento.memory.q.tune`), prints held-out metrics and saves the checkpoint that the `q`
 selection policy loads (default `<MEMENTO_HOME>/q/`). `eval` scores that checkpoint on the
 held-out side of the same split rule. Text embeddings are cached in `<dir>/embed_cache.npz`.
 """
@@ -95,8 +96,17 @@ def train(
     checkpoint_dir: CheckpointDir = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs.")] = None,
     hidden: Annotated[int | None, typer.Option("--hidden", help="Tower/head width.")] = None,
+    tune_encoder: Annotated[
+        bool,
+        typer.Option(
+            "--tune-encoder/--frozen-encoder",
+            help="Train MiniLM's layers as Q's reader of tasks (cases keep their cached "
+            "vectors), or train the network over frozen vectors only (seconds; shareable).",
+        ),
+    ] = True,
 ) -> None:
     """Train on the training side of a by-query split, report held-out metrics, save."""
+    from memento.infra.progress import progress_bar
     from memento.memory.q.checkpoint import save_checkpoint
     from memento.memory.q.network import QConfig
     from memento.memory.q.offline import train_on_pairs
@@ -112,7 +122,19 @@ def train(
     if hidden is not None:
         overrides["hidden"] = hidden
     config = QConfig.from_dict({**QConfig().to_dict(), **overrides})
-    network, report = train_on_pairs(rows, embed, holdout=holdout, seed=seed, config=config)
+    try:
+        with progress_bar() as progress:
+            network, report = train_on_pairs(
+                rows,
+                embed,
+                holdout=holdout,
+                seed=seed,
+                config=config,
+                tune_encoder=tune_encoder,
+                progress=progress,
+            )
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from None
     extra = {k: report[k] for k in ("auc", "accuracy", "holdout", "seed", "n_train_rows")}
     extra["pairs"] = str(pairs)
     meta = save_checkpoint(

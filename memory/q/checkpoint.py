@@ -4,7 +4,9 @@ A checkpoint directory (default `<MEMENTO_HOME>/q/`) holds:
 - `q.pt`: `{"format", "meta", "state_dict"}` saved with `torch.save`, read with
   `torch.load(weights_only=True)` (no pickled code runs on load);
 - `q.json`: the same `meta` for people and tools: embedding model, its weights' hash, dims,
-  step count, version, config, created time and the weights' sha256.
+  step count, version, config, created time and the weights' sha256;
+- `q_encoder-<digest>.pt`: only when the network reads tasks through a tuned query encoder
+  (`memento.memory.q.encoder`), written once per encoder and named by `config.query_encoder`.
 
 Both files are written to a temporary file in the same directory, flushed, fsync'ed and moved
 into place with `os.replace`, so a crash leaves the previous checkpoint intact. `q.pt` is the
@@ -30,6 +32,7 @@ from typing import Any
 
 import torch
 
+from memento.memory.q.encoder import load_encoder, save_encoder
 from memento.memory.q.network import QConfig, QNetwork
 from memento.memory.records import utc_now
 
@@ -189,6 +192,8 @@ def save_checkpoint(
         created_at=utc_now(),
         extra=dict(extra or {}),
     )
+    if network.encoder is not None:
+        save_encoder(directory, network.encoder, network.config.query_encoder)
     payload = checkpoint_payload(network, meta)
     _atomic_write(directory / WEIGHTS_FILE, lambda handle: torch.save(payload, handle))
     digest = hashlib.sha256((directory / WEIGHTS_FILE).read_bytes()).hexdigest()
@@ -226,7 +231,12 @@ def load_checkpoint(
     except Exception as exc:  # torch raises many types for truncated/garbled files
         raise CheckpointError(f"corrupt Q checkpoint {path}: {type(exc).__name__}: {exc}") from exc
     return checkpoint_from_payload(
-        payload, str(path), embedding_model=embedding_model, fingerprint=fingerprint, dim=dim
+        payload,
+        str(path),
+        embedding_model=embedding_model,
+        fingerprint=fingerprint,
+        dim=dim,
+        directory=Path(directory),
     )
 
 
@@ -252,12 +262,16 @@ def checkpoint_from_payload(
     embedding_model: str | None = None,
     fingerprint: str | None = None,
     dim: int | None = None,
+    directory: Path | None = None,
 ) -> QCheckpoint:
     """Validate a loaded payload and build its network; `where` names its source in errors.
 
+    A network trained with a tuned query encoder gets it from `directory` (the encoder is
+    stored beside `q.pt`, not in the payload).
+
     Raises:
-        CheckpointError: unknown format, incomplete meta, a model/dimension mismatch, or
-            weights that do not fit the configured network.
+        CheckpointError: unknown format, incomplete meta, a model/dimension mismatch, weights
+            that do not fit the configured network, or a tuned encoder that is not there.
     """
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{where} is not a Q checkpoint of format {CHECKPOINT_FORMAT}")
@@ -276,6 +290,17 @@ def checkpoint_from_payload(
         network.load_state_dict(payload["state_dict"])
     except (KeyError, RuntimeError) as exc:
         raise CheckpointError(f"{where}: weights do not fit the network: {exc}") from exc
+    digest = network.config.query_encoder
+    if digest:
+        if directory is None:
+            raise CheckpointError(
+                f"{where} reads tasks through a tuned query encoder, which only a checkpoint "
+                "folder carries; train a shared Q with `memento q train --frozen-encoder`"
+            )
+        try:
+            network.encoder = load_encoder(directory, digest)
+        except ValueError as exc:
+            raise CheckpointError(str(exc)) from exc
     network.eval()
     return QCheckpoint(network=network, meta=meta)
 

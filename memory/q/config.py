@@ -9,7 +9,7 @@ initial network every process builds.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -89,6 +89,15 @@ def case_vectors(bank: CaseBank, ids: Sequence[str]) -> dict[str, np.ndarray]:
             except KeyError:
                 continue
         return found
+
+
+def read_tasks(network: QNetwork, transitions: Sequence[Transition]) -> list[Transition]:
+    """`transitions` with each task vector as `network` reads it (its tuned encoder, if any)."""
+    if network.encoder is None or not transitions:
+        return list(transitions)
+    texts = sorted({t.task for t in transitions})
+    tuned = dict(zip(texts, network.encoder.embed(texts), strict=True))
+    return [replace(t, task_vector=tuned[t.task]) for t in transitions]
 
 
 def training_rows(

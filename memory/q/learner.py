@@ -44,6 +44,7 @@ from memento.memory.q.config import (
     bank_config,
     credit_weights,
     fresh_network,
+    read_tasks,
     training_rows,
 )
 from memento.memory.q.network import (
@@ -236,7 +237,8 @@ class QLearner:
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Training rows (task vectors, case vectors, rewards, credit weights) of transitions."""
         unused = self.settings.unused_weight
-        return training_rows(self.bank, transitions, unused, self.network.config.dim)
+        read = read_tasks(self.network, transitions)
+        return training_rows(self.bank, read, unused, self.network.config.dim)
 
     def adopt(self, network: QNetwork, step: int) -> None:
         """Continue training from `network` (e.g. the newest published version), fresh optimizer."""

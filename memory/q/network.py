@@ -26,10 +26,14 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from memento.memory.q.encoder import QueryEncoder
 
 FORMS: tuple[str, ...] = ("mlp", "residual")
 """The network forms `QConfig.form` accepts."""
@@ -60,6 +64,13 @@ class QConfig:
     bilinear correction; see the module docstring)."""
     prior_scale: float = 20.0
     """Residual form: logit weight of cos(q, c), fixed (how much evidence overrides similarity)."""
+    query_encoder: str = ""
+    """Digest of the tuned query encoder the network reads tasks through ("" = none: the
+    bank's own task embedding); see `memento.memory.q.encoder`."""
+    encoder_epochs: int = 2
+    """Passes over the logged queries when the query encoder is tuned offline."""
+    encoder_lr: float = 3e-5
+    """AdamW learning rate of the query encoder's layers (the head keeps `lr`)."""
 
     def __post_init__(self) -> None:
         """Reject an unknown network form or a negative prior scale."""
@@ -104,6 +115,9 @@ class QNetwork(nn.Module):
                 nn.Linear(config.hidden, 1),
             )
         self.drop = nn.Dropout(config.dropout)
+        self.encoder: QueryEncoder | None = None
+        """The tuned query encoder named by `config.query_encoder` (not in the state dict: it
+        is stored once, beside the checkpoint), or None."""
 
     def project_queries(self, queries: Tensor) -> Tensor:
         """Query-side features (n, h) from task vectors (n, d); residual: (n, h + d)."""
@@ -139,6 +153,14 @@ class QNetwork(nn.Module):
     def forward(self, queries: Tensor, cases: Tensor) -> Tensor:
         """Logits (n,) of Q for paired rows: queries (n, d) or (1, d), cases (n, d)."""
         return self.interact(self.project_queries(queries), self.project_cases(cases))
+
+
+def query_vector(network: QNetwork, task: str, plain: np.ndarray) -> np.ndarray:
+    """The task vector Q reads: its tuned encoder's when it has one, else the bank's `plain`."""
+    if network.encoder is None:
+        return plain
+    vector: np.ndarray = network.encoder.embed([task])[0]
+    return vector
 
 
 def q_target(rewards: Tensor) -> Tensor:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from memento.infra.progress import ProgressFn
 from memento.memory.q.network import QConfig, QNetwork, predict, seed_everything, train_epochs
 from memento.memory.q.pairs import Pair, split_by_query, unique_texts
 
@@ -78,6 +79,16 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
+def read_queries(network: QNetwork, pairs: Sequence[Pair], data: PairTensors) -> PairTensors:
+    """`data` with each row's task vector as `network` reads it (through its tuned encoder)."""
+    if network.encoder is None or not pairs:
+        return data
+    texts = sorted({p.query for p in pairs})
+    tuned = dict(zip(texts, network.encoder.embed(texts), strict=True))
+    queries = torch.from_numpy(np.stack([tuned[p.query] for p in pairs]))
+    return PairTensors(queries, data.cases, data.rewards, data.query_ids)
+
+
 def evaluate(network: QNetwork, data: PairTensors) -> dict[str, Any]:
     """AUC and accuracy (threshold 0.5) of Q against the rewards of held-out rows."""
     scores = predict(network, data.queries, data.cases).numpy()
@@ -98,8 +109,14 @@ def train_on_pairs(
     holdout: float = 0.2,
     seed: int = 0,
     config: QConfig | None = None,
+    tune_encoder: bool = False,
+    progress: ProgressFn | None = None,
 ) -> tuple[QNetwork, dict[str, Any]]:
     """Train a fresh network on the training side of a by-query split and score the held-out side.
+
+    With `tune_encoder` the network reads tasks through a copy of MiniLM whose layers are
+    trained with it (`memento.memory.q.tune`; `network.encoder` holds it), else through the
+    frozen vectors of `embed`. `progress` hears of each step.
 
     Returns:
         The trained network (eval mode) and a report with auc, accuracy, n_train_rows,
@@ -118,14 +135,17 @@ def train_on_pairs(
     if dim != cfg.dim:
         cfg = QConfig.from_dict({**cfg.to_dict(), "dim": dim})
     seed_everything(seed)
-    network = QNetwork(cfg)
-    tr = tensors_for(train, vectors)
-    losses = train_epochs(network, tr.queries, tr.cases, tr.rewards)
+    if tune_encoder:
+        network, losses, steps = _tuned(cfg, train, vectors, progress)
+    else:
+        network = QNetwork(cfg)
+        tr = tensors_for(train, vectors)
+        losses = train_epochs(network, tr.queries, tr.cases, tr.rewards)
+        steps = cfg.epochs * -(-len(train) // cfg.batch_size)
     report: dict[str, Any] = {"auc": float("nan"), "accuracy": float("nan")}
     report.update({"n_test_rows": 0, "n_test_queries": 0})
     if test:
-        report.update(evaluate(network, tensors_for(test, vectors)))
-    steps = cfg.epochs * -(-len(train) // cfg.batch_size)
+        report.update(evaluate(network, read_queries(network, test, tensors_for(test, vectors))))
     report.update(
         {
             "n_train_rows": len(train),
@@ -133,11 +153,36 @@ def train_on_pairs(
             "holdout": holdout,
             "seed": seed,
             "steps": steps,
+            "query_encoder": network.config.query_encoder or None,
             "final_loss": losses[-1] if losses else float("nan"),
             "seconds": round(time.perf_counter() - started, 3),
         }
     )
     return network, report
+
+
+def _tuned(
+    cfg: QConfig, train: Sequence[Pair], vectors: dict[str, np.ndarray], progress: ProgressFn | None
+) -> tuple[QNetwork, list[float], int]:
+    """A network trained with a fresh query encoder; the config then names the encoder."""
+    from memento.memory.q.encoder import QueryEncoder
+    from memento.memory.q.tune import QUERIES_PER_STEP, tune
+
+    encoder = QueryEncoder()
+    width = int(encoder.model.config.hidden_size)
+    if cfg.dim != width:
+        raise ValueError(
+            f"a tuned query encoder reads {width}-d MiniLM vectors, but the cases are "
+            f"{cfg.dim}-d; train over frozen vectors instead (--frozen-encoder)"
+        )
+    network = QNetwork(cfg)
+    losses = tune(network, encoder, train, vectors, progress=progress)
+    named = QNetwork(QConfig.from_dict({**cfg.to_dict(), "query_encoder": encoder.digest()}))
+    named.load_state_dict(network.state_dict())
+    named.encoder = encoder
+    named.eval()
+    steps = cfg.encoder_epochs * -(-len({p.query for p in train}) // QUERIES_PER_STEP)
+    return named, losses, steps
 
 
 def evaluate_on_pairs(
@@ -148,7 +193,8 @@ def evaluate_on_pairs(
     train, test = split_by_query(pairs, holdout=holdout, seed=seed)
     if not test:
         raise ValueError("the held-out side is empty; use --holdout > 0")
-    report = evaluate(network, tensors_for(test, embed_unique(test, embed)))
+    data = read_queries(network, test, tensors_for(test, embed_unique(test, embed)))
+    report = evaluate(network, data)
     report.update({"n_train_rows": len(train), "holdout": holdout, "seed": seed})
     report["seconds"] = round(time.perf_counter() - started, 3)
     return report

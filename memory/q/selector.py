@@ -150,9 +150,13 @@ class QSelector:
         return self._loaded
 
     def candidates(
-        self, vector: np.ndarray, namespace: str | None
+        self, task: str, namespace: str | None, vector: np.ndarray | None = None
     ) -> tuple[list[str], np.ndarray, str]:
-        """Ids and cached vectors to score, and how they were found ("exact" or "shortlist")."""
+        """Ids and cached vectors to score, and how they were found ("exact" or "shortlist").
+
+        The shortlist is the bank's nearest cases to the task's embedding (`vector`, computed
+        here when not given); exact mode needs no embedding.
+        """
         now = time.monotonic()
         if self._count is None or now - self._count[1] >= self.count_seconds:
             self._count = (self.bank.count(), now)
@@ -164,6 +168,8 @@ class QSelector:
             ids, vectors = self.bank.all_vectors(namespace)
             self._cache[namespace] = (total, now, ids, vectors)
             return ids, vectors, "exact"
+        if vector is None:
+            vector = self.bank.embed_query(task)
         ids, _, vectors = self.bank.nearest_vectors(vector, self.shortlist, namespace=namespace)
         return ids, vectors, "shortlist"
 
@@ -192,9 +198,13 @@ class QSelector:
             )
         if k <= 0:
             return []
-        vector = self.bank.embed_query(task)
-        ids, vectors, _ = self.candidates(vector, namespace)
-        scores = q_scores(network, vector, vectors)
+        plain: np.ndarray | None = None
+        if network.encoder is None:  # Q reads the bank's embedding, which the shortlist reuses
+            reading = plain = self.bank.embed_query(task)
+        else:  # Q reads its tuned encoder's vector; the bank's is needed for a shortlist only
+            plain, reading = None, network.encoder.embed([task])[0]
+        ids, vectors, _ = self.candidates(task, namespace, plain)
+        scores = q_scores(network, reading, vectors)
         order = pick_order(scores, self.mode, self.temperature, self.rng)
         return self._take(ids, scores, order, k, positive, negative)
 

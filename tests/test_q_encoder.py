@@ -1,0 +1,139 @@
+"""The tuned query encoder: trained with Q, seeded, stored once beside the checkpoint, and the
+reader of tasks wherever that network scores (selector, learner rows, checkpoint round trip)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from memento.memory.case_bank import CaseBank
+from memento.memory.q.checkpoint import (
+    CheckpointError,
+    checkpoint_from_payload,
+    checkpoint_payload,
+    load_checkpoint,
+    save_checkpoint,
+)
+from memento.memory.q.encoder import ENCODER_PATTERN, QueryEncoder
+from memento.memory.q.learner import QLearner
+from memento.memory.q.network import QConfig, QNetwork, query_vector
+from memento.memory.q.offline import train_on_pairs
+from memento.memory.q.pairs import Pair
+from memento.memory.q.replay import Transition
+from memento.memory.q.selector import QSelector, q_scores
+from memento.testing import HashEmbeddings, make_case
+
+EMB = HashEmbeddings(384)
+MODEL = "test-hash-384"
+
+
+def embed(texts: object) -> np.ndarray:
+    return np.asarray(EMB.embed_documents(list(texts)), dtype=np.float32)  # type: ignore[call-overload]
+
+
+def _pairs() -> list[Pair]:
+    """Questions on rivers succeed, on film awards fail; 4 cases shown per question."""
+    rows = []
+    for i in range(24):
+        easy = i % 2 == 0
+        query = f"{'which river flows through' if easy else 'who won the film award in'} {i}"
+        for j in range(4):
+            rows.append(Pair(query=query, case=f"case {(i + j) % 9}", reward=float(easy)))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def trained() -> tuple[QNetwork, dict[str, object], list[tuple[str, int, int]]]:
+    seen: list[tuple[str, int, int]] = []
+    net, report = train_on_pairs(
+        _pairs(),
+        embed,
+        holdout=0.25,
+        seed=0,
+        config=QConfig(seed=0, encoder_epochs=3),
+        tune_encoder=True,
+        progress=lambda phase, done, total: seen.append((phase, done, total)),
+    )
+    return net, report, seen
+
+
+def test_training_is_seeded_reported_and_moves_the_encoder(trained) -> None:  # type: ignore[no-untyped-def]
+    net, report, seen = trained
+    assert net.encoder is not None and net.config.query_encoder == net.encoder.digest()
+    assert report["query_encoder"] == net.config.query_encoder
+    assert net.encoder.digest() != QueryEncoder().digest()  # its layers were trained
+    # progress: one call per step, counting up to the announced total
+    assert [d for _, d, _ in seen] == list(range(1, len(seen) + 1))
+    assert {t for _, _, t in seen} == {len(seen)} and len(seen) == report["steps"] == 9
+    again, report2 = train_on_pairs(
+        _pairs(), embed, holdout=0.25, seed=0, config=QConfig(seed=0, encoder_epochs=3),
+        tune_encoder=True,
+    )  # fmt: skip
+    assert again.config.query_encoder == net.config.query_encoder
+    assert report2["auc"] == report["auc"] and report2["final_loss"] == report["final_loss"]
+    other, _ = train_on_pairs(
+        _pairs(), embed, holdout=0.25, seed=1, config=QConfig(seed=1, encoder_epochs=3),
+        tune_encoder=True,
+    )  # fmt: skip
+    assert other.config.query_encoder != net.config.query_encoder
+
+
+def test_other_case_widths_are_refused_with_the_way_out() -> None:
+    small = HashEmbeddings(32)
+    with pytest.raises(ValueError, match="frozen-encoder"):
+        train_on_pairs(
+            _pairs(),
+            lambda t: np.asarray(small.embed_documents(list(t)), dtype=np.float32),
+            seed=0,
+            tune_encoder=True,
+        )
+
+
+def test_checkpoint_stores_the_encoder_once_and_loads_it_back(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    net, _, _ = trained
+    save_checkpoint(tmp_path, net, embedding_model=MODEL, step=1)
+    file = tmp_path / ENCODER_PATTERN.format(digest=net.config.query_encoder)
+    stamp = file.stat().st_mtime_ns
+    os.utime(file, ns=(stamp - 10**9, stamp - 10**9))
+    save_checkpoint(tmp_path, net, embedding_model=MODEL, step=2)  # an online save
+    assert file.stat().st_mtime_ns == stamp - 10**9  # not rewritten
+    loaded = load_checkpoint(tmp_path, embedding_model=MODEL).network
+    assert loaded.encoder is not None and loaded.encoder.digest() == net.config.query_encoder
+    task = "which river flows through 99"
+    assert np.allclose(loaded.encoder.embed([task]), net.encoder.embed([task]), atol=1e-6)  # type: ignore[union-attr]
+
+
+def test_missing_encoder_or_a_shared_payload_is_a_clear_error(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    net, _, _ = trained
+    meta = save_checkpoint(tmp_path, net, embedding_model=MODEL, step=1)
+    with pytest.raises(CheckpointError, match="frozen-encoder"):
+        checkpoint_from_payload(checkpoint_payload(net, meta), "shared store")
+    (tmp_path / ENCODER_PATTERN.format(digest=net.config.query_encoder)).unlink()
+    with pytest.raises(CheckpointError, match="q_encoder-"):
+        load_checkpoint(tmp_path)
+
+
+def test_selector_and_learner_read_tasks_through_the_encoder(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    net, _, _ = trained
+    bank = CaseBank(path=tmp_path / "chroma", embeddings=EMB, dedup_threshold=None)
+    bank.add_cases([make_case(f"case {i} about rivers and awards") for i in range(9)])
+    folder = tmp_path / "q"
+    save_checkpoint(folder, net, embedding_model=bank.embedding_model, step=1)
+    task = "which river flows through 77"
+    plain = bank.embed_query(task)
+    tuned = query_vector(net, task, plain)
+    assert not np.allclose(tuned, plain)
+    ids, vectors = bank.all_vectors()
+    expected = dict(zip(ids, q_scores(net, tuned, vectors), strict=True))
+    picked = QSelector(bank, checkpoint_dir=folder).select(task, k=4)
+    assert [s.score for s in picked] == pytest.approx(sorted(expected.values(), reverse=True)[:4])
+    assert all(s.score == pytest.approx(expected[s.case.id]) for s in picked)
+    learner = QLearner(bank, folder, allow_fallback=False)
+    t = Transition.of_run(task, plain, ids[:3], None, 1.0, namespace="default", key=None)
+    queries, _, _, _ = learner.rows([t])
+    assert torch.allclose(queries, torch.from_numpy(np.stack([tuned] * 3)), atol=1e-6)
+    learner.close()
