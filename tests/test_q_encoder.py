@@ -66,9 +66,14 @@ def test_training_is_seeded_reported_and_moves_the_encoder(trained) -> None:  # 
     assert net.encoder is not None and net.config.query_encoder == net.encoder.digest()
     assert report["query_encoder"] == net.config.query_encoder
     assert net.encoder.digest() != QueryEncoder().digest()  # its layers were trained
-    # progress: one call per step, counting up to the announced total
-    assert [d for _, d, _ in seen] == list(range(1, len(seen) + 1))
-    assert {t for _, _, t in seen} == {len(seen)} and len(seen) == report["steps"] == 9
+    # progress: the texts embedded, then one call per step, counting up to the announced total
+    texts = [(d, t) for phase, d, t in seen if phase == "embedding texts"]
+    assert texts and texts[-1][0] == texts[-1][1] == len(
+        {p.query for p in _pairs()} | {p.case for p in _pairs()}
+    )
+    steps = [(d, t) for phase, d, t in seen if phase.startswith("training")]
+    assert [d for d, _ in steps] == list(range(1, len(steps) + 1))
+    assert {t for _, t in steps} == {len(steps)} and len(steps) == report["steps"] == 9
     again, report2 = train_on_pairs(
         _pairs(), embed, holdout=0.25, seed=0, config=QConfig(seed=0, encoder_epochs=3),
         tune_encoder=True,

@@ -51,11 +51,18 @@ def tensors_for(pairs: Sequence[Pair], vectors: dict[str, np.ndarray]) -> PairTe
     )
 
 
-def embed_unique(pairs: Sequence[Pair], embed: EmbedFn) -> dict[str, np.ndarray]:
-    """Embed every distinct query and case text once."""
+def embed_unique(
+    pairs: Sequence[Pair], embed: EmbedFn, progress: ProgressFn | None = None, chunk: int = 256
+) -> dict[str, np.ndarray]:
+    """Embed every distinct query and case text once (in chunks, so `progress` can follow)."""
     texts = unique_texts(pairs)
-    matrix = np.asarray(embed(texts), dtype=np.float32)
-    return {t: matrix[i] for i, t in enumerate(texts)}
+    out: dict[str, np.ndarray] = {}
+    for start in range(0, len(texts), chunk):
+        part = texts[start : start + chunk]
+        out.update(zip(part, np.asarray(embed(part), dtype=np.float32), strict=True))
+        if progress is not None:
+            progress("embedding texts", len(out), len(texts))
+    return out
 
 
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -130,7 +137,7 @@ def train_on_pairs(
     train, test = split_by_query(pairs, holdout=holdout, seed=seed)
     if not train:
         raise ValueError("no training rows left after the split; lower --holdout")
-    vectors = embed_unique(pairs, embed)
+    vectors = embed_unique(pairs, embed, progress)
     dim = len(next(iter(vectors.values())))
     if dim != cfg.dim:
         cfg = QConfig.from_dict({**cfg.to_dict(), "dim": dim})
