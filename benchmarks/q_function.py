@@ -17,8 +17,8 @@ Measures, side by side in one run on this machine:
    from the replay buffer at 1,000 and 10,000 transitions.
 
 Writes only under benchmarks/out/q_function/. Run from the repository root:
-    .venv/bin/python benchmarks/q_function.py            (full run, < 15 min on 2 cores)
-    .venv/bin/python benchmarks/q_function.py --quick    (a smoke run on small inputs, no fine-tune)
+    .venv/bin/python benchmarks/q_function.py            (full run, ~20 min on 2 cores)
+    .venv/bin/python benchmarks/q_function.py --quick    (a smoke run on small inputs, no classifier)
 """
 
 from __future__ import annotations
