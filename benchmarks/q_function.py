@@ -18,7 +18,7 @@ Measures, side by side in one run on this machine:
 
 Writes only under benchmarks/out/q_function/. Run from the repository root:
     .venv/bin/python benchmarks/q_function.py            (full run, ~20 min on 2 cores)
-    .venv/bin/python benchmarks/q_function.py --quick    (a smoke run on small inputs, no classifier)
+    .venv/bin/python benchmarks/q_function.py --quick    (smoke run: small inputs, no classifier)
 """
 
 from __future__ import annotations
