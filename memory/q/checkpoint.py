@@ -33,6 +33,7 @@ from typing import Any
 import torch
 
 from memento.memory.q.encoder import load_encoder, save_encoder
+from memento.memory.q.encoder import state_digest as tensors_digest
 from memento.memory.q.network import QConfig, QNetwork
 from memento.memory.records import utc_now
 
@@ -248,11 +249,7 @@ def checkpoint_payload(network: QNetwork, meta: CheckpointMeta) -> dict[str, Any
 
 def state_digest(network: QNetwork) -> str:
     """sha256 (16 hex) over the network's tensors: proves a loaded copy is the one published."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(network.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
+    return tensors_digest(network.state_dict())
 
 
 def checkpoint_from_payload(
