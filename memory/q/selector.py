@@ -198,11 +198,11 @@ class QSelector:
             )
         if k <= 0:
             return []
-        plain: np.ndarray | None = None
-        if network.encoder is None:  # Q reads the bank's embedding, which the shortlist reuses
-            reading = plain = self.bank.embed_query(task)
-        else:  # Q reads its tuned encoder's vector; the bank's is needed for a shortlist only
-            plain, reading = None, network.encoder.embed([task])[0]
+        # Q reads its tuned encoder's vector (the bank's is then needed for a shortlist only),
+        # or the bank's embedding, which the shortlist reuses
+        tuned = network.encoder
+        reading = self.bank.embed_query(task) if tuned is None else tuned.embed([task])[0]
+        plain = reading if tuned is None else None
         ids, vectors, _ = self.candidates(task, namespace, plain)
         scores = q_scores(network, reading, vectors)
         order = pick_order(scores, self.mode, self.temperature, self.rng)
