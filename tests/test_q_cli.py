@@ -100,6 +100,8 @@ def test_errors_are_clear(tmp_path: Path) -> None:
         app, ["q", "eval", "--pairs", str(pairs), "--checkpoint-dir", str(tmp_path / "none")]
     )
     assert no_ckpt.exit_code == 1 and "no Q checkpoint" in no_ckpt.output
+    none = runner.invoke(app, ["q", "train", "--pairs", str(pairs), "--members", "0"])
+    assert none.exit_code == 2 and "--members" in none.output
 
 
 @pytest.mark.upstream

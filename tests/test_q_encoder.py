@@ -20,11 +20,12 @@ from memento.memory.q.checkpoint import (
 )
 from memento.memory.q.encoder import ENCODER_PATTERN, QueryEncoder
 from memento.memory.q.learner import QLearner
-from memento.memory.q.network import QConfig, QNetwork, query_vector
+from memento.memory.q.network import QConfig, QNetwork, query_vector, seed_everything
 from memento.memory.q.offline import train_on_pairs
 from memento.memory.q.pairs import Pair
 from memento.memory.q.replay import Transition
 from memento.memory.q.selector import QSelector, q_scores
+from memento.memory.q.tune import soup, tune
 from memento.testing import HashEmbeddings, make_case
 
 EMB = HashEmbeddings(384)
@@ -73,7 +74,8 @@ def test_training_is_seeded_reported_and_moves_the_encoder(trained) -> None:  # 
     )
     steps = [(d, t) for phase, d, t in seen if phase.startswith("training")]
     assert [d for d, _ in steps] == list(range(1, len(steps) + 1))
-    assert {t for _, t in steps} == {len(steps)} and len(steps) == report["steps"] == 9
+    # 3 members (the default soup) x 3 epochs x 3 steps of 8 of the 18 training queries
+    assert {t for _, t in steps} == {len(steps)} and len(steps) == report["steps"] == 27
     again, report2 = train_on_pairs(
         _pairs(), embed, holdout=0.25, seed=0, config=QConfig(seed=0, encoder_epochs=3),
         tune_encoder=True,
@@ -85,6 +87,33 @@ def test_training_is_seeded_reported_and_moves_the_encoder(trained) -> None:  # 
         tune_encoder=True,
     )  # fmt: skip
     assert other.config.query_encoder != net.config.query_encoder
+
+
+def test_the_soup_is_the_mean_of_its_members_weights() -> None:
+    """Two members trained alone, from the soup's start and shuffles, average to the soup."""
+    cfg = QConfig(seed=3, encoder_epochs=1, encoder_members=2)
+    rows = _pairs()
+    vectors = {t: v for t, v in zip(*_texts_and_vectors(rows), strict=True)}
+    net, enc, _ = soup(cfg, rows, vectors)
+    alone = []
+    for member in range(2):
+        seed_everything(cfg.seed)
+        one_net, one_enc = QNetwork(cfg), QueryEncoder()
+        tune(one_net, one_enc, rows, vectors, member=member)
+        alone.append((one_net.state_dict(), one_enc.state()))
+    for name, value in net.state_dict().items():
+        mean = (alone[0][0][name] + alone[1][0][name]) / 2
+        assert torch.allclose(value, mean, atol=1e-6), name
+        assert not torch.allclose(alone[0][0][name], alone[1][0][name]), name  # members differ
+    for name, value in enc.state().items():
+        assert torch.allclose(value, (alone[0][1][name] + alone[1][1][name]) / 2, atol=1e-6)
+    with pytest.raises(ValueError, match="encoder_members"):
+        QConfig(encoder_members=0)
+
+
+def _texts_and_vectors(rows: list[Pair]) -> tuple[list[str], np.ndarray]:
+    texts = sorted({p.case for p in rows})
+    return texts, embed(texts)
 
 
 def test_other_case_widths_are_refused_with_the_way_out() -> None:

@@ -71,13 +71,18 @@ class QConfig:
     """Passes over the logged queries when the query encoder is tuned offline."""
     encoder_lr: float = 3e-5
     """AdamW learning rate of the query encoder's layers (the head keeps `lr`)."""
+    encoder_members: int = 3
+    """Tuned runs averaged weight by weight into the one stored (a "model soup": the same
+    start, other shuffles), which cuts the spread between seeds at one run's selection cost."""
 
     def __post_init__(self) -> None:
-        """Reject an unknown network form or a negative prior scale."""
+        """Reject an unknown network form, a negative prior scale or no encoder members."""
         if self.form not in FORMS:
             raise ValueError(f"QConfig.form must be one of {FORMS}, got {self.form!r}")
         if self.prior_scale < 0:
             raise ValueError(f"QConfig.prior_scale must be >= 0, got {self.prior_scale}")
+        if self.encoder_members < 1:
+            raise ValueError(f"QConfig.encoder_members must be >= 1, got {self.encoder_members}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable form."""

@@ -169,24 +169,15 @@ def train_on_pairs(
 def _tuned(
     cfg: QConfig, train: Sequence[Pair], vectors: dict[str, np.ndarray], progress: ProgressFn | None
 ) -> tuple[QNetwork, list[float], int]:
-    """A network trained with a fresh query encoder; the config then names the encoder."""
-    from memento.memory.q.encoder import QueryEncoder
-    from memento.memory.q.tune import QUERIES_PER_STEP, tune
+    """A network trained with a fresh query encoder (a soup of members); the config names it."""
+    from memento.memory.q.tune import QUERIES_PER_STEP, soup
 
-    encoder = QueryEncoder()
-    width = int(encoder.model.config.hidden_size)
-    if cfg.dim != width:
-        raise ValueError(
-            f"a tuned query encoder reads {width}-d MiniLM vectors, but the cases are "
-            f"{cfg.dim}-d; train over frozen vectors instead (--frozen-encoder)"
-        )
-    network = QNetwork(cfg)
-    losses = tune(network, encoder, train, vectors, progress=progress)
+    network, encoder, losses = soup(cfg, train, vectors, progress=progress)
     network.config = QConfig.from_dict({**cfg.to_dict(), "query_encoder": encoder.digest()})
     network.encoder = encoder
     network.eval()
-    steps = cfg.encoder_epochs * -(-len({p.query for p in train}) // QUERIES_PER_STEP)
-    return network, losses, steps
+    per = cfg.encoder_epochs * -(-len({p.query for p in train}) // QUERIES_PER_STEP)
+    return network, losses, cfg.encoder_members * per
 
 
 def evaluate_on_pairs(

@@ -4,6 +4,10 @@ Rows are grouped by task: a step reads `QUERIES_PER_STEP` tasks through the enco
 autograd) and trains the encoder's layers and the network on all their rows at once against the
 cases' cached vectors. A task's rows share one encoder pass, so an epoch over upstream's 700
 training queries costs 700 passes, not 5,600.
+
+`soup` runs `QConfig.encoder_members` such trainings from the same start (the pretrained
+encoder, one seeded head) over other shuffles and averages their weights: one network and one
+encoder, so selection costs what a single run's does, with less of a single run's luck.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import torch
 
 from memento.infra.progress import ProgressFn
 from memento.memory.q.encoder import QueryEncoder
-from memento.memory.q.network import QNetwork, q_loss
+from memento.memory.q.network import QConfig, QNetwork, q_loss, seed_everything
 from memento.memory.q.pairs import Pair
 
 QUERIES_PER_STEP = 8
@@ -29,12 +33,14 @@ def tune(
     rows: Sequence[Pair],
     case_vectors: dict[str, np.ndarray],
     *,
+    member: int = 0,
     progress: ProgressFn | None = None,
 ) -> list[float]:
     """Train `network` and `encoder` jointly on `rows`, seeded by the config; epoch losses.
 
     `case_vectors` maps each row's case text to its cached vector. Shuffling draws from a numpy
-    Generator seeded with `network.config.seed` (the caller seeds torch), so a run repeats.
+    Generator seeded with (`network.config.seed`, `member`) (the caller seeds torch), so a run
+    repeats and a soup's members see other orders.
     """
     cfg = network.config
     runs: dict[str, list[Pair]] = {}
@@ -48,7 +54,7 @@ def tune(
         ],
         weight_decay=cfg.weight_decay,
     )
-    rng = np.random.default_rng(cfg.seed)
+    rng = np.random.default_rng([cfg.seed, member])
     total = cfg.encoder_epochs * math.ceil(len(queries) / QUERIES_PER_STEP)
     done = 0
     losses: list[float] = []
@@ -73,6 +79,63 @@ def tune(
             encoder.model.eval()
             encoder.forget()
     return losses
+
+
+def soup(
+    config: QConfig,
+    rows: Sequence[Pair],
+    case_vectors: dict[str, np.ndarray],
+    *,
+    progress: ProgressFn | None = None,
+) -> tuple[QNetwork, QueryEncoder, list[float]]:
+    """Average `config.encoder_members` tuned runs: the network, its encoder, last epoch losses.
+
+    The network's config does not name the encoder yet (the caller does). Each member starts
+    from the pretrained encoder and a head seeded with `config.seed`, so their weights stay
+    averageable; only the shuffle differs (and so the rows each dropout mask meets).
+
+    Raises:
+        ValueError: `config.dim` is not the encoder's width (cases embedded by another model).
+    """
+    members = config.encoder_members
+    per = config.encoder_epochs * math.ceil(len({p.query for p in rows}) / QUERIES_PER_STEP)
+    sums: dict[str, torch.Tensor] = {}
+    network, encoder, losses = None, None, []
+    for member in range(members):
+        encoder = QueryEncoder()
+        width = int(encoder.model.config.hidden_size)
+        if config.dim != width:
+            raise ValueError(
+                f"a tuned query encoder reads {width}-d MiniLM vectors, but the cases are "
+                f"{config.dim}-d; train over frozen vectors instead (--frozen-encoder)"
+            )
+        seed_everything(config.seed)
+        network = QNetwork(config)
+        offset = member * per
+
+        def told(label: str, done: int, total: int, offset: int = offset) -> None:
+            if progress is not None:
+                progress(label, offset + done, members * per)
+
+        losses = tune(network, encoder, rows, case_vectors, member=member, progress=told)
+        for name, tensor in _weights(network, encoder).items():
+            sums[name] = sums.get(name, 0) + tensor.detach().double()
+    assert network is not None and encoder is not None  # members >= 1 (QConfig checks)
+    if members > 1:
+        mean = {name: (total / members).float() for name, total in sums.items()}
+        network.load_state_dict({k[4:]: v for k, v in mean.items() if k.startswith("net.")})
+        encoder.model.encoder.load_state_dict(
+            {k[4:]: v for k, v in mean.items() if k.startswith("enc.")}
+        )
+        encoder.forget()
+    return network, encoder, losses
+
+
+def _weights(network: QNetwork, encoder: QueryEncoder) -> dict[str, torch.Tensor]:
+    """The trained tensors of one member, named "net.*" and "enc.*"."""
+    out = {f"net.{k}": v for k, v in network.state_dict().items()}
+    out.update({f"enc.{k}": v for k, v in encoder.model.encoder.state_dict().items()})
+    return out
 
 
 def _step(
