@@ -173,27 +173,21 @@ def add_tally(
     banks never mix; `meta` is the record as just read. Returns the record's new metadata.
     If Chroma raises, the process's running tally stays as it was.
     """
-    writer = writer_id()
-    slot = (where, case_id)
-    with _case_lock(slot):
-        # Only this process writes its keys: what it last wrote beats a read that may lag.
-        current = _known.get(slot) or _parse(meta).get(writer, Tally())
-        new = current + delta
-        changes: dict[str, Any] = dict(extra or {})
-        if delta != Tally():
-            changes.update({f"{PREFIX}{writer}.{name}": getattr(new, name) for name in FIELDS})
-        if changes:
-            col.update(ids=[case_id], metadatas=[changes])
-        _known[slot] = new
-    return {**meta, **changes}
+    extras = None if extra is None else {case_id: extra}
+    return add_tallies(col, where, {case_id: meta}, {case_id: delta}, extras)[case_id]
 
 
 def add_tallies(
-    col: Any, where: str, records: Mapping[str, Mapping[str, Any]], deltas: Mapping[str, Tally]
-) -> None:
+    col: Any,
+    where: str,
+    records: Mapping[str, Mapping[str, Any]],
+    deltas: Mapping[str, Tally],
+    extras: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, dict[str, Any]]:
     """`add_tally` for many cases in one Chroma update (`records`: id -> metadata as just read).
 
     The cases' locks are taken together, in a fixed order, so concurrent callers cannot deadlock.
+    Returns each case's new metadata.
     """
     writer = writer_id()
     slots = {cid: (where, cid) for cid in deltas}
@@ -202,21 +196,25 @@ def add_tallies(
         lock.acquire()
     try:
         new: dict[str, Tally] = {}
+        changes: dict[str, dict[str, Any]] = {}
         for cid, delta in deltas.items():
+            # Only this process writes its keys: what it last wrote beats a read that may lag.
             current = _known.get(slots[cid]) or _parse(records[cid]).get(writer, Tally())
             new[cid] = current + delta
-        ids = [cid for cid in deltas if deltas[cid] != Tally()]
+            changes[cid] = dict((extras or {}).get(cid) or {})
+            if delta != Tally():
+                changes[cid].update(
+                    {f"{PREFIX}{writer}.{name}": getattr(new[cid], name) for name in FIELDS}
+                )
+        ids = [cid for cid in deltas if changes[cid]]
         if ids:
-            metadatas = [
-                {f"{PREFIX}{writer}.{name}": getattr(new[cid], name) for name in FIELDS}
-                for cid in ids
-            ]
-            col.update(ids=ids, metadatas=metadatas)
-        for cid in ids:
+            col.update(ids=ids, metadatas=[changes[cid] for cid in ids])
+        for cid in deltas:
             _known[slots[cid]] = new[cid]
     finally:
         for _, lock in reversed(locks):
             lock.release()
+    return {cid: {**records[cid], **changes[cid]} for cid in deltas}
 
 
 def forget(where: str, ids: list[str]) -> None:
