@@ -6,8 +6,8 @@ Measures, side by side in one run on this machine:
    vectors, the upstream-style pair classifier (MiniLM fine-tuned end to end over the query and
    "[CASE] ... [PLAN] ..." texts, CLS vectors concatenated, MLP 2h -> 512 -> 2, lr 2e-5, batch
    32; on --ft-seeds seeds and --ft-rows training rows, see the table) and ours (QNetwork over
-   cached vectors, the `memento q train` defaults; also one tuned run alone and the frozen
-   encoder).
+   cached vectors, the `memento q train` defaults; also the average of 3 tuned runs and the
+   frozen encoder).
 2. Selection latency per query (query embedding included, k=4) of our QSelector (the
    `memento q train` checkpoint of seed 0, so the task is read by its tuned encoder) over a real
    embedded Chroma bank of 1,278 (upstream cases), 10,000 and 100,000 cases (extra cases are
@@ -250,7 +250,7 @@ def quality(
             "logreg",
             "upstream",
             "ours",
-            "ours_single",
+            "ours_soup",
             "ours_frozen",
             *KERNEL_VARIANTS,
         )
@@ -276,15 +276,15 @@ def quality(
             pairs, embed, holdout=0.2, seed=seed, config=QConfig(seed=seed), tune_encoder=True
         )
         results["ours"].append(report["auc"])
-        _, single = train_on_pairs(
+        _, soup = train_on_pairs(
             pairs,
             embed,
             holdout=0.2,
             seed=seed,
-            config=QConfig(seed=seed, encoder_members=1),
+            config=QConfig(seed=seed, encoder_members=3),
             tune_encoder=True,
         )
-        results["ours_single"].append(single["auc"])
+        results["ours_soup"].append(soup["auc"])
         for key, (features, config) in KERNEL_VARIANTS.items():
             feats = unit_vec if features == "raw" else masked
             results[key].append(kernel_auc(train, test, feats, config))
@@ -761,8 +761,8 @@ def main() -> None:
         "cosine": "cosine similarity",
         "logreg": "logistic regression on [q, c] MiniLM",
         "upstream": f"upstream-style fine-tuned MiniLM pair classifier, {min(args.ft_rows, 5600):,} of 5,600 training rows, {args.ft_epochs} epoch, seeds 0..{args.ft_seeds - 1} only",  # noqa: E501
-        "ours": "**`memento q train`** (QNetwork over cached case vectors, query encoder tuned: the weight average of 3 runs)",  # noqa: E501
-        "ours_single": "`memento q train --members 1` (one tuned run, no average)",
+        "ours": "**`memento q train`** (QNetwork over cached case vectors, query encoder tuned)",
+        "ours_soup": "`memento q train --members 3` (the weight average of 3 tuned runs)",
         "ours_frozen": "`memento q train --frozen-encoder` (QNetwork over cached vectors only)",
         "kernel_raw": "kernel estimate (library default KernelConfig, features raw)",
         "kernel_masked": "kernel estimate (library default KernelConfig: features masked)",

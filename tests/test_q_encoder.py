@@ -74,8 +74,8 @@ def test_training_is_seeded_reported_and_moves_the_encoder(trained) -> None:  # 
     )
     steps = [(d, t) for phase, d, t in seen if phase.startswith("training")]
     assert [d for d, _ in steps] == list(range(1, len(steps) + 1))
-    # 3 members (the default soup) x 3 epochs x 3 steps of 8 of the 18 training queries
-    assert {t for _, t in steps} == {len(steps)} and len(steps) == report["steps"] == 27
+    # 3 epochs x 3 steps of 8 of the 18 training queries (one member: the default)
+    assert {t for _, t in steps} == {len(steps)} and len(steps) == report["steps"] == 9
     again, report2 = train_on_pairs(
         _pairs(), embed, holdout=0.25, seed=0, config=QConfig(seed=0, encoder_epochs=3),
         tune_encoder=True,

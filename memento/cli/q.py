@@ -109,8 +109,8 @@ def train(
         typer.Option(
             "--members",
             min=1,
-            help="Tuned runs averaged into the stored encoder and network (default 3; 1 is "
-            "a third of the time, with more spread between seeds).",
+            help="Tuned runs averaged weight by weight into the stored encoder and network "
+            "(default 1; N costs N times the training, not the selection).",
         ),
     ] = None,
 ) -> None:
