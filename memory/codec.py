@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from memento.memory.products import matmul
 from memento.memory.records import Case, Label, Plan, label_for
 
 MERGED_IDS_KEY = "merged_ids"
@@ -180,7 +181,7 @@ def first_near_duplicate(vectors: np.ndarray, threshold: float, block: int = 512
     result = np.full(n, -1, dtype=np.int64)
     for start in range(0, n, block):
         stop = min(start + block, n)
-        sims = vectors[start:stop] @ vectors[:stop].T
+        sims = matmul(vectors[start:stop], vectors[:stop].T)
         rows = np.arange(start, stop)
         mask = (sims >= threshold) & (np.arange(stop)[None, :] < rows[:, None])
         hit = mask.any(axis=1)

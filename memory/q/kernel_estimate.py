@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
+
+from memento.memory.products import matmul
 
 _WORD = re.compile(r"[A-Z][\w\-]*(?:\s+[A-Z][\w\-]*)*")
 
@@ -65,18 +66,6 @@ class KernelConfig:
     """Weight of a shown-but-unused case's row in the value (it always counts as shown)."""
     shortlist: int = 16
     """Most similar cases re-ranked."""
-
-
-def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The product a @ b (float32) on torch's thread pool, which the encoders use too.
-
-    numpy's OpenBLAS threads keep spinning after a product; on 2 cores they starved the next
-    MiniLM pass 4x (a 30 ms network selection measured 120 ms right after one `rows @ task`).
-    """
-    x = torch.from_numpy(np.ascontiguousarray(a, np.float32))
-    y = torch.from_numpy(np.ascontiguousarray(b, np.float32))
-    out: np.ndarray = (x @ y).numpy()
-    return out
 
 
 class _Log:
@@ -147,7 +136,7 @@ class KernelQ:
         self._rows.cols["r"][rows.start : rows.stop] = reward
 
     def _kq(self, rows: np.ndarray, task: np.ndarray) -> np.ndarray:
-        out: np.ndarray = np.exp((_dot(rows, task) - 1.0) / self.config.tau_query)
+        out: np.ndarray = np.exp((matmul(rows, task) - 1.0) / self.config.tau_query)
         return out
 
     def prior(self, task_vector: np.ndarray) -> float:
@@ -156,7 +145,7 @@ class KernelQ:
         if not cfg.baseline or self._tasks is None:
             return cfg.prior_mean
         k = self._kq(self._tasks["t"], np.asarray(task_vector, np.float32))
-        total = float(_dot(k, self._tasks["r"])) + cfg.prior_weight * cfg.prior_mean
+        total = float(matmul(k, self._tasks["r"])) + cfg.prior_weight * cfg.prior_mean
         return total / (float(k.sum()) + cfg.prior_weight)
 
     def score(
@@ -171,10 +160,10 @@ class KernelQ:
         kq = self._kq(rows["q"], np.asarray(task_vector, np.float32))
         near = np.flatnonzero(kq > self.CUTOFF)  # the kernel is sharp: most rows weigh nothing
         kq, lab, r, w = kq[near], rows["lab"][near], rows["r"][near], rows["w"][near]
-        kc = np.exp((_dot(rows["c"][near], np.asarray(cases, np.float32).T) - 1.0) / cfg.tau_case)
+        kc = np.exp((matmul(rows["c"][near], np.asarray(cases, np.float32).T) - 1.0) / cfg.tau_case)
         k = kq[:, None] * kc * (lab[:, None] == np.asarray(labels)[None, :])
-        n_value = (k * w[:, None]).sum(0)
-        value = (_dot((k * w[:, None]).T, r) + cfg.prior_weight * m0) / (n_value + cfg.prior_weight)
+        kw = k * w[:, None]
+        value = (matmul(kw.T, r) + cfg.prior_weight * m0) / (kw.sum(0) + cfg.prior_weight)
         return value.astype(np.float32), k.sum(0).astype(np.float32)
 
     def rank(
