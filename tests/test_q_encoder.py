@@ -93,7 +93,8 @@ def test_the_soup_is_the_mean_of_its_members_weights() -> None:
     """Two members trained alone, from the soup's start and shuffles, average to the soup."""
     cfg = QConfig(seed=3, encoder_epochs=1, encoder_members=2)
     rows = _pairs()
-    vectors = {t: v for t, v in zip(*_texts_and_vectors(rows), strict=True)}
+    texts = sorted({p.case for p in rows})
+    vectors = dict(zip(texts, embed(texts), strict=True))
     net, enc, _ = soup(cfg, rows, vectors)
     alone = []
     for member in range(2):
@@ -109,11 +110,6 @@ def test_the_soup_is_the_mean_of_its_members_weights() -> None:
         assert torch.allclose(value, (alone[0][1][name] + alone[1][1][name]) / 2, atol=1e-6)
     with pytest.raises(ValueError, match="encoder_members"):
         QConfig(encoder_members=0)
-
-
-def _texts_and_vectors(rows: list[Pair]) -> tuple[list[str], np.ndarray]:
-    texts = sorted({p.case for p in rows})
-    return texts, embed(texts)
 
 
 def test_other_case_widths_are_refused_with_the_way_out() -> None:

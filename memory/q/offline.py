@@ -170,14 +170,13 @@ def _tuned(
     cfg: QConfig, train: Sequence[Pair], vectors: dict[str, np.ndarray], progress: ProgressFn | None
 ) -> tuple[QNetwork, list[float], int]:
     """A network trained with a fresh query encoder (a soup of members); the config names it."""
-    from memento.memory.q.tune import QUERIES_PER_STEP, soup
+    from memento.memory.q.tune import run_steps, soup
 
     network, encoder, losses = soup(cfg, train, vectors, progress=progress)
     network.config = QConfig.from_dict({**cfg.to_dict(), "query_encoder": encoder.digest()})
     network.encoder = encoder
     network.eval()
-    per = cfg.encoder_epochs * -(-len({p.query for p in train}) // QUERIES_PER_STEP)
-    return network, losses, cfg.encoder_members * per
+    return network, losses, cfg.encoder_members * run_steps(cfg, train)
 
 
 def evaluate_on_pairs(

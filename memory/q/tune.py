@@ -55,7 +55,7 @@ def tune(
         weight_decay=cfg.weight_decay,
     )
     rng = np.random.default_rng([cfg.seed, member])
-    total = cfg.encoder_epochs * math.ceil(len(queries) / QUERIES_PER_STEP)
+    total = run_steps(cfg, rows)
     done = 0
     losses: list[float] = []
     with network.lock, encoder.lock:
@@ -81,6 +81,11 @@ def tune(
     return losses
 
 
+def run_steps(config: QConfig, rows: Sequence[Pair]) -> int:
+    """Optimisation steps of one tuned run over `rows` (a soup takes this per member)."""
+    return config.encoder_epochs * math.ceil(len({p.query for p in rows}) / QUERIES_PER_STEP)
+
+
 def soup(
     config: QConfig,
     rows: Sequence[Pair],
@@ -98,8 +103,8 @@ def soup(
         ValueError: `config.dim` is not the encoder's width (cases embedded by another model).
     """
     members = config.encoder_members
-    per = config.encoder_epochs * math.ceil(len({p.query for p in rows}) / QUERIES_PER_STEP)
-    sums: dict[str, torch.Tensor] = {}
+    per = run_steps(config, rows)
+    sums: tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]] = ({}, {})
     network, encoder, losses = None, None, []
     for member in range(members):
         encoder = QueryEncoder()
@@ -111,31 +116,22 @@ def soup(
             )
         seed_everything(config.seed)
         network = QNetwork(config)
-        offset = member * per
 
-        def told(label: str, done: int, total: int, offset: int = offset) -> None:
+        def told(label: str, done: int, total: int, offset: int = member * per) -> None:
             if progress is not None:
                 progress(label, offset + done, members * per)
 
         losses = tune(network, encoder, rows, case_vectors, member=member, progress=told)
-        for name, tensor in _weights(network, encoder).items():
-            sums[name] = sums.get(name, 0) + tensor.detach().double()
+        if members > 1:  # one run is its own average: no copy
+            for total, module in zip(sums, (network, encoder.model.encoder), strict=True):
+                for name, tensor in module.state_dict().items():
+                    total[name] = total.get(name, 0) + tensor.detach().double()
     assert network is not None and encoder is not None  # members >= 1 (QConfig checks)
     if members > 1:
-        mean = {name: (total / members).float() for name, total in sums.items()}
-        network.load_state_dict({k[4:]: v for k, v in mean.items() if k.startswith("net.")})
-        encoder.model.encoder.load_state_dict(
-            {k[4:]: v for k, v in mean.items() if k.startswith("enc.")}
-        )
+        for total, module in zip(sums, (network, encoder.model.encoder), strict=True):
+            module.load_state_dict({n: (t / members).float() for n, t in total.items()})
         encoder.forget()
     return network, encoder, losses
-
-
-def _weights(network: QNetwork, encoder: QueryEncoder) -> dict[str, torch.Tensor]:
-    """The trained tensors of one member, named "net.*" and "enc.*"."""
-    out = {f"net.{k}": v for k, v in network.state_dict().items()}
-    out.update({f"enc.{k}": v for k, v in encoder.model.encoder.state_dict().items()})
-    return out
 
 
 def _step(
