@@ -25,7 +25,7 @@ from memento.memory.q.offline import train_on_pairs
 from memento.memory.q.pairs import Pair
 from memento.memory.q.replay import Transition
 from memento.memory.q.selector import QSelector, q_scores
-from memento.memory.q.tune import soup, tune
+from memento.memory.q.tune import QUERIES_PER_STEP, soup, tune
 from memento.testing import HashEmbeddings, make_case
 
 EMB = HashEmbeddings(384)
@@ -74,8 +74,9 @@ def test_training_is_seeded_reported_and_moves_the_encoder(trained) -> None:  # 
     )
     steps = [(d, t) for phase, d, t in seen if phase.startswith("training")]
     assert [d for d, _ in steps] == list(range(1, len(steps) + 1))
-    # 3 epochs x 3 steps of 8 of the 18 training queries (one member: the default)
-    assert {t for _, t in steps} == {len(steps)} and len(steps) == report["steps"] == 9
+    # 3 epochs x 5 steps of 4 of the 18 training queries (one member: the default)
+    assert QUERIES_PER_STEP == 4 and report["n_train_queries"] == 18
+    assert {t for _, t in steps} == {len(steps)} and len(steps) == report["steps"] == 15
     again, report2 = train_on_pairs(
         _pairs(), embed, holdout=0.25, seed=0, config=QConfig(seed=0, encoder_epochs=3),
         tune_encoder=True,
