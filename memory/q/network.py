@@ -73,9 +73,9 @@ class QConfig:
     """AdamW learning rate of the query encoder's layers (the head keeps `lr`)."""
     encoder_members: int = 1
     """Tuned runs averaged weight by weight into the one stored (a "model soup": the same
-    start, other shuffles; selection still costs one run's pass). Measured on upstream's log,
-    3 members gave no gain in mean AUC over 10 splits at 3x the training time, so 1 is the
-    default (docs/numbers.md)."""
+    start, other shuffles; selection still costs one run's pass). On upstream's log 3 members
+    gave no clear gain in mean AUC (-0.004 to +0.005 per five splits) at 3x the training time,
+    so 1 is the default (docs/numbers.md)."""
 
     def __post_init__(self) -> None:
         """Reject an unknown network form, a negative prior scale or no encoder members."""
