@@ -368,7 +368,7 @@ class CaseBank:
             k,
             namespace=namespace,
             label=label,
-            include=["documents"],
+            include=["documents", "metadatas"],
         )
         return [
             ScoredCase(case=read_case(cid, doc, meta), score=1.0 - dist)

@@ -129,32 +129,32 @@ def query_matching(
     """Top-k hits per query vector among records of `namespace`/`label`, best first.
 
     Chroma's `where` pre-filter costs a scan per query (hundreds of ms on 100k records, even
-    when every record matches), so this asks for the unfiltered top `fetch` hits (then 8 times
-    more) and filters their metadata here. Only a query whose fetched hits still hold fewer
-    than k matches, while records may remain unseen, is asked again with Chroma's filter.
-    With `floor`, hits whose cosine is below it are not wanted, so a fetched list ending below
-    the floor is complete (and only one unfiltered round is tried).
+    when every record matches), and a query that returns metadata reads it for every hit (~70
+    us each). So a filtered search asks for the unfiltered top `fetch` ids (then 8 times more),
+    and reads the metadata (and what `include` names) of those ids in rank order, a window at a
+    time, until k match (`_walk`). Only a query whose fetched hits still hold fewer than k
+    matches, while records may remain unseen, is asked again with Chroma's filter. With
+    `floor`, hits whose cosine is below it are not wanted, so a fetched list ending below the
+    floor is complete (and only one unfiltered round is tried). An unfiltered search returns
+    metadata only when `include` names "metadatas" (rows hold {} otherwise).
     """
     if k <= 0 or len(vectors) == 0:
         return [[] for _ in range(len(vectors))]
-    wanted = ["metadatas", "distances", *include]
     if namespace is None and label is None:
+        wanted = ["distances", *include]
         return _rows(query(col, query_embeddings=vectors, n_results=k, include=wanted))
     size = max(fetch or 4 * k, k, 32)
     result: list[list[Row]] = [[] for _ in range(len(vectors))]
     redo = list(range(len(vectors)))
     for n_results in (size, 8 * size):
-        found = _rows(
-            query(col, query_embeddings=vectors[redo], n_results=n_results, include=wanted)
+        found = query(
+            col, query_embeddings=vectors[redo], n_results=n_results, include=["distances"]
         )
         still: list[int] = []
-        for i, hits in zip(redo, found, strict=True):
-            keep = [h for h in hits if _matches(h[2], namespace, label)][:k]
-            complete = len(keep) >= k or len(hits) < n_results
-            if not complete and floor is not None and hits and 1.0 - hits[-1][1] < floor:
-                complete = True
-            result[i] = keep
-            if not complete:
+        for i, ids, distances in zip(redo, found["ids"], found["distances"], strict=True):
+            ranked = list(zip(ids, map(float, distances), strict=True))
+            result[i], complete = _walk(col, ranked, k, namespace, label, include, floor)
+            if not complete and len(ranked) >= n_results:
                 still.append(i)
         redo = still
         if not redo or floor is not None:
@@ -162,12 +162,56 @@ def query_matching(
     if redo:
         clauses = [{key: val} for key, val in (("namespace", namespace), ("label", label)) if val]
         where = clauses[0] if len(clauses) == 1 else {"$and": clauses}
+        wanted = ["metadatas", "distances", *include]
         again = _rows(
             query(col, query_embeddings=vectors[redo], n_results=k, where=where, include=wanted)
         )
         for i, hits in zip(redo, again, strict=True):
             result[i] = hits
     return result
+
+
+def _walk(
+    col: Any,
+    hits: list[tuple[str, float]],
+    k: int,
+    namespace: str | None,
+    label: str | None,
+    include: Sequence[str],
+    floor: float | None,
+) -> tuple[list[Row], bool]:
+    """The first k of ranked (id, distance) `hits` that match, and whether that is complete.
+
+    Records are read by id a window at a time (k at first: in a bank of one namespace that is
+    the only read). Complete: k found, or the hits above `floor` ran out before the list did.
+    A record deleted since the query is skipped.
+    """
+    if floor is not None:
+        above = [h for h in hits if 1.0 - h[1] >= floor]
+        cut, hits = len(above) < len(hits), above
+    else:
+        cut = False
+    wanted = ["metadatas", *(x for x in include if x != "metadatas")]
+    keep: list[Row] = []
+    start = 0
+    while start < len(hits) and len(keep) < k:
+        window = hits[start : start + max(k - len(keep), 8)]
+        start += len(window)
+        got = col.get(ids=[cid for cid, _ in window], include=wanted)
+        docs, embs = got.get("documents"), got.get("embeddings")
+        read = {
+            cid: (
+                dict(got["metadatas"][j] or {}),
+                docs[j] if docs is not None else None,
+                embs[j] if embs is not None else None,
+            )
+            for j, cid in enumerate(got["ids"])
+        }
+        for cid, distance in window:
+            if cid in read and _matches(read[cid][0], namespace, label) and len(keep) < k:
+                meta, doc, emb = read[cid]
+                keep.append((cid, distance, meta, doc, emb))
+    return keep, len(keep) >= k or cut
 
 
 def _matches(meta: dict[str, Any], namespace: str | None, label: str | None) -> bool:
@@ -182,12 +226,13 @@ def _rows(res: dict[str, Any]) -> list[list[Row]]:
     for q, ids in enumerate(res["ids"]):
         docs = res.get("documents")
         embs = res.get("embeddings")
+        metas = res.get("metadatas")
         out.append(
             [
                 (
                     cid,
                     float(res["distances"][q][j]),
-                    dict(res["metadatas"][q][j] or {}),
+                    dict(metas[q][j] or {}) if metas is not None else {},
                     docs[q][j] if docs is not None else None,
                     embs[q][j] if embs is not None else None,
                 )

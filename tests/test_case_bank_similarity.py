@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from memento.memory.case_bank import CaseBank
+from memento.memory.collection import query_matching
 from memento.memory.selection import CaseSelector
 from memento.memory.similarity import SimilaritySelector
 from memento.testing import HashEmbeddings, make_case
@@ -102,3 +104,38 @@ def test_filtered_search_matches_brute_force(
         label=label,  # type: ignore[arg-type]
     )
     assert ids == [h.case.id for h in hits] and sl_vectors.shape == (len(ids), 64)
+
+
+class CountingCollection:
+    """A Chroma collection that counts the records whose metadata each call reads."""
+
+    def __init__(self, col: Any) -> None:
+        self.col = col
+        self.metadata_rows = 0
+
+    def query(self, **kwargs: Any) -> Any:
+        out = self.col.query(**kwargs)
+        if "metadatas" in kwargs.get("include", ()):
+            self.metadata_rows += sum(len(ids) for ids in out["ids"])
+        return out
+
+    def get(self, **kwargs: Any) -> Any:
+        out = self.col.get(**kwargs)
+        if "metadatas" in kwargs.get("include", ()):
+            self.metadata_rows += len(out["ids"])
+        return out
+
+
+def test_a_namespaced_shortlist_reads_the_metadata_of_its_own_hits_only(tmp_path: Path) -> None:
+    """A one-namespace bank: the filter reads k records' metadata, not the 4k fetched hits'."""
+    bank = CaseBank(path=tmp_path, embeddings=HashEmbeddings(), dedup_threshold=None)
+    bank.add_cases([make_case(f"question {i} about rivers") for i in range(300)], dedup=False)
+    counting = CountingCollection(bank.collection)
+    vector = bank.embed_query("question about rivers")
+    (filtered,) = query_matching(counting, vector[None], 40, namespace="default")
+    assert counting.metadata_rows == 40
+    (plain,) = query_matching(bank.collection, vector[None], 40)
+    assert [round(h[1], 5) for h in filtered] == [round(h[1], 5) for h in plain]  # same ranks
+    assert all(h[2]["namespace"] == "default" for h in filtered) and plain[0][2] == {}
+    (asked,) = query_matching(bank.collection, vector[None], 3, include=["metadatas"])
+    assert asked[0][2]["namespace"] == "default"
