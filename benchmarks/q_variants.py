@@ -1,0 +1,140 @@
+"""AUC of `memento q train` with one setting changed, side by side, on chosen by-query splits.
+
+The research bench behind the library's tuned-Q defaults: each variant is the library's own
+training (`train_on_pairs(..., tune_encoder=True)`, what `memento q train` runs) with QConfig
+fields overridden, or with one of two settings outside QConfig:
+    queries_per_step=N   tasks per optimisation step (`memento.memory.q.tune.QUERIES_PER_STEP`)
+    case_side=S          the text whose frozen MiniLM vector stands for a case: task (the
+                         bank's), label ("[CASE] task [LABEL] label") or plan_label (with
+                         "[PLAN] plan" too): upstream's classifier reads the plan and label
+Choose settings on splits 5-9 (the default) and report on 0-4 with q_function.py, so that the
+splits a default is judged on never chose it. Run from the repository root:
+    .venv/bin/python benchmarks/q_variants.py --variants "base:;hidden64:hidden=64"
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import q_function as qf  # noqa: E402
+
+from memento.memory.embeddings import default_embeddings, embedding_model_id  # noqa: E402
+from memento.memory.q import tune  # noqa: E402
+from memento.memory.q.network import QConfig  # noqa: E402
+from memento.memory.q.offline import CachedEmbedder, train_on_pairs  # noqa: E402
+from memento.memory.q.pairs import Pair, load_pairs  # noqa: E402
+from memento.testing.bench import upstream_or_skip  # noqa: E402
+
+CASE_SIDES = ("task", "label", "plan_label")
+
+
+def parse_variants(spec: str) -> dict[str, dict[str, str]]:
+    """'name:key=value,key=value;name2:' -> {name: {key: value}} (values still text)."""
+    out: dict[str, dict[str, str]] = {}
+    for part in filter(None, (p.strip() for p in spec.split(";"))):
+        name, _, settings = part.partition(":")
+        pairs = [item.split("=", 1) for item in filter(None, settings.split(","))]
+        if not name or any(len(p) != 2 for p in pairs):
+            raise SystemExit(f"--variants: cannot read {part!r} (want name:key=value,...)")
+        out[name] = dict((k.strip(), v.strip()) for k, v in pairs)
+    return out
+
+
+def config_of(seed: int, settings: dict[str, str]) -> QConfig:
+    """The default QConfig for `seed` with the QConfig fields of `settings` overridden."""
+    base = QConfig(seed=seed).to_dict()
+    for key, text in settings.items():
+        if key in ("queries_per_step", "case_side"):
+            continue
+        if key not in base:
+            raise SystemExit(f"--variants: {key!r} is not a QConfig field")
+        base[key] = type(base[key])(text)
+    return QConfig.from_dict(base)
+
+
+def case_side(pairs: list[Pair], side: str) -> list[Pair]:
+    """Pairs whose case text is the one `side` names (the task alone: unchanged)."""
+    if side not in CASE_SIDES:
+        raise SystemExit(f"--variants: case_side must be one of {CASE_SIDES}, got {side!r}")
+    if side == "task":
+        return pairs
+
+    def text(p: Pair) -> str:
+        out = f"[CASE] {p.case}"
+        if side == "plan_label":
+            out += f" [PLAN] {p.plan}"
+        return out + f" [LABEL] {p.case_label}"
+
+    return [dataclasses.replace(p, case=text(p)) for p in pairs]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--variants",
+        default="base:",
+        help="'name:key=value,...;name2:...' (an empty setting list: the defaults)",
+    )
+    parser.add_argument("--seeds", default="5,6,7,8,9", help="split seeds, comma-separated")
+    parser.add_argument("--quick", action="store_true", help="one seed on 400 rows")
+    args = parser.parse_args()
+    variants = parse_variants(args.variants)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    rows = None
+    if args.quick:
+        seeds, rows = seeds[:1], 400
+    upstream = upstream_or_skip(qf.ROOT, "training_data.jsonl")
+    command = "  ".join([".venv/bin/python benchmarks/q_variants.py", *sys.argv[1:]])
+    model = default_embeddings()
+    embed = CachedEmbedder(
+        lambda t: np.asarray(model.embed_documents(list(t)), dtype=np.float32),
+        qf.OUT / "embed_cache.npz",
+        embedding_model_id(model),
+    )
+    pairs = load_pairs(upstream / "training_data.jsonl")[:rows]
+    default_steps = tune.QUERIES_PER_STEP
+    results: list[tuple[str, dict[str, str], list[float], float]] = []
+    for name, settings in variants.items():
+        tune.QUERIES_PER_STEP = int(settings.get("queries_per_step", default_steps))
+        data = case_side(pairs, settings.get("case_side", "task"))
+        aucs: list[float] = []
+        started = time.perf_counter()
+        for seed in seeds:
+            config = config_of(seed, settings)
+            report: dict[str, Any]
+            _, report = train_on_pairs(
+                data, embed, holdout=0.2, seed=seed, config=config, tune_encoder=True
+            )
+            aucs.append(report["auc"])
+            print(f"  {name} seed {seed}: AUC {aucs[-1]:.4f}", file=sys.stderr, flush=True)
+        results.append((name, settings, aucs, time.perf_counter() - started))
+    tune.QUERIES_PER_STEP = default_steps
+    print(f"Reproduce: `{command}`")
+    print()
+    print("`memento q train` variants, upstream training_data.jsonl split by query (holdout 0.2)")
+    print()
+    print("| variant | settings | AUC mean | AUC std | per seed | seconds |")
+    print("|---|---|---|---|---|---|")
+    for name, settings, aucs, secs in results:
+        shown = ", ".join(f"{k}={v}" for k, v in settings.items()) or "defaults"
+        per = " ".join(f"{a:.3f}" for a in aucs)
+        print(
+            f"| {name} | {shown} | {np.mean(aucs):.4f} | {np.std(aucs):.3f} | {per} | {secs:.0f} |"
+        )
+    print()
+    print(
+        f"Seeds {', '.join(map(str, seeds))}; each row is the library's training with its settings."
+    )
+
+
+if __name__ == "__main__":
+    main()
