@@ -183,8 +183,8 @@ def _walk(
     """The first k of ranked (id, distance) `hits` that match, and whether that is complete.
 
     Records are read by id a window at a time (k at first: in a bank of one namespace that is
-    the only read). Complete: k found, or the hits above `floor` ran out before the list did.
-    A record deleted since the query is skipped.
+    the only read; then at least twice the last window). Complete: k found, or the hits above
+    `floor` ran out before the list did. A record deleted since the query is skipped.
     """
     if floor is not None:
         above = [h for h in hits if 1.0 - h[1] >= floor]
@@ -193,9 +193,10 @@ def _walk(
         cut = False
     wanted = ["metadatas", *(x for x in include if x != "metadatas")]
     keep: list[Row] = []
-    start = 0
+    start, size = 0, 0
     while start < len(hits) and len(keep) < k:
-        window = hits[start : start + max(k - len(keep), 8)]
+        size = max(k - len(keep), 8, 2 * size)  # doubling: a rare namespace costs few reads
+        window = hits[start : start + size]
         start += len(window)
         got = col.get(ids=[cid for cid, _ in window], include=wanted)
         docs, embs = got.get("documents"), got.get("embeddings")

@@ -112,6 +112,7 @@ class CountingCollection:
     def __init__(self, col: Any) -> None:
         self.col = col
         self.metadata_rows = 0
+        self.gets = 0
 
     def query(self, **kwargs: Any) -> Any:
         out = self.col.query(**kwargs)
@@ -120,6 +121,7 @@ class CountingCollection:
         return out
 
     def get(self, **kwargs: Any) -> Any:
+        self.gets += 1
         out = self.col.get(**kwargs)
         if "metadatas" in kwargs.get("include", ()):
             self.metadata_rows += len(out["ids"])
@@ -139,3 +141,18 @@ def test_a_namespaced_shortlist_reads_the_metadata_of_its_own_hits_only(tmp_path
     assert all(h[2]["namespace"] == "default" for h in filtered) and plain[0][2] == {}
     (asked,) = query_matching(bank.collection, vector[None], 3, include=["metadatas"])
     assert asked[0][2]["namespace"] == "default"
+
+
+def test_a_rare_namespace_is_found_in_few_reads(tmp_path: Path) -> None:
+    """Windows double, so walking hundreds of other namespaces' hits takes a handful of reads."""
+    bank = CaseBank(path=tmp_path, embeddings=HashEmbeddings(), dedup_threshold=None)
+    bank.add_cases([make_case(f"question {i} about rivers") for i in range(400)], dedup=False)
+    rare = [make_case(f"other {i} on mountains", namespace="rare") for i in range(3)]
+    bank.add_cases(rare, dedup=False)
+    counting = CountingCollection(bank.collection)
+    vector = bank.embed_query("question about rivers")
+    (hits,) = query_matching(counting, vector[None], 2, namespace="rare")
+    pool = bank.vectors([c.id for c in rare]) @ vector
+    assert {h[0] for h in hits} <= {c.id for c in rare}
+    assert [round(1.0 - h[1], 4) for h in hits] == [round(x, 4) for x in sorted(pool)[::-1][:2]]
+    assert counting.gets <= 12
