@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -93,7 +94,7 @@ def main() -> None:
     if args.quick:
         seeds, rows = seeds[:1], 400
     upstream = upstream_or_skip(qf.ROOT, "training_data.jsonl")
-    command = "  ".join([".venv/bin/python benchmarks/q_variants.py", *sys.argv[1:]])
+    command = shlex.join([".venv/bin/python", "benchmarks/q_variants.py", *sys.argv[1:]])
     model = default_embeddings()
     embed = CachedEmbedder(
         lambda t: np.asarray(model.embed_documents(list(t)), dtype=np.float32),
