@@ -24,9 +24,10 @@ import numpy as np
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from memento.memory.embeddings import default_embeddings, embedding_model_id  # noqa: E402
+from q_function import minilm_cached  # noqa: E402
+
 from memento.memory.q.network import QConfig  # noqa: E402
-from memento.memory.q.offline import CachedEmbedder, roc_auc, train_on_pairs  # noqa: E402
+from memento.memory.q.offline import roc_auc, train_on_pairs  # noqa: E402
 from memento.memory.q.pairs import load_pairs, split_by_query  # noqa: E402
 from memento.testing.bench import upstream_or_skip  # noqa: E402
 
@@ -49,12 +50,7 @@ def main() -> None:
     shared = ROOT / "benchmarks" / "out" / "q_function" / "embed_cache.npz"
     if not cache.exists() and shared.exists():
         shutil.copyfile(shared, cache)
-    model = default_embeddings()
-    embed = CachedEmbedder(
-        lambda t: np.asarray(model.embed_documents(list(t)), dtype=np.float32),
-        cache,
-        embedding_model_id(model),
-    )
+    embed = minilm_cached(cache)
     pairs = load_pairs(upstream / "training_data.jsonl")[: args.rows]
     auc: dict[str, list[float]] = {"cosine": [], "mlp": [], "residual": []}
     seconds: dict[str, list[float]] = {"mlp": [], "residual": []}

@@ -65,6 +65,16 @@ bank's namespace filter is part of the latency."""
 OUT = ROOT / "benchmarks" / "out" / "q_function"
 
 
+def minilm_cached(path: Path) -> CachedEmbedder:
+    """The bundled MiniLM's document embeddings behind the on-disk cache at `path`."""
+    model = default_embeddings()
+    return CachedEmbedder(
+        lambda t: np.asarray(model.embed_documents(list(t)), dtype=np.float32),
+        path,
+        embedding_model_id(model),
+    )
+
+
 def pct(values: Sequence[float], q: float) -> float:
     return float(np.percentile(np.asarray(values, dtype=np.float64), q))
 
@@ -719,11 +729,7 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     model = default_embeddings()
-    EMBED = CachedEmbedder(
-        lambda t: np.asarray(model.embed_documents(list(t)), dtype=np.float32),
-        cache,
-        embedding_model_id(model),
-    )
+    EMBED = minilm_cached(cache)
     pairs = load_pairs(upstream / "training_data.jsonl")[:rows]
     cases = read_cases(upstream / "memory.jsonl", format="upstream")
     cases = list({c.id: c for c in cases}.values())

@@ -20,8 +20,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import q_function as qf  # noqa: E402
 
-from memento.memory.embeddings import default_embeddings, embedding_model_id  # noqa: E402
-from memento.memory.q.offline import CachedEmbedder  # noqa: E402
 from memento.memory.q.pairs import load_pairs  # noqa: E402
 from memento.testing.bench import upstream_or_skip  # noqa: E402
 
@@ -38,12 +36,7 @@ def main() -> None:
     upstream = upstream_or_skip(qf.ROOT, "training_data.jsonl")
     command = "  ".join([".venv/bin/python benchmarks/q_quality.py", *sys.argv[1:]])
     started = time.perf_counter()
-    model = default_embeddings()
-    embed = CachedEmbedder(
-        lambda t: np.asarray(model.embed_documents(list(t)), dtype=np.float32),
-        qf.OUT / "embed_cache.npz",
-        embedding_model_id(model),
-    )
+    embed = qf.minilm_cached(qf.OUT / "embed_cache.npz")
     pairs = load_pairs(upstream / "training_data.jsonl")[:rows]
     results, facts = qf.quality(pairs, embed, args)
     print(f"Reproduce: `{command}`")

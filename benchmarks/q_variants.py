@@ -28,10 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import q_function as qf  # noqa: E402
 
-from memento.memory.embeddings import default_embeddings, embedding_model_id  # noqa: E402
 from memento.memory.q import tune  # noqa: E402
 from memento.memory.q.network import QConfig  # noqa: E402
-from memento.memory.q.offline import CachedEmbedder, train_on_pairs  # noqa: E402
+from memento.memory.q.offline import train_on_pairs  # noqa: E402
 from memento.memory.q.pairs import Pair, load_pairs  # noqa: E402
 from memento.testing.bench import upstream_or_skip  # noqa: E402
 
@@ -95,12 +94,7 @@ def main() -> None:
         seeds, rows = seeds[:1], 400
     upstream = upstream_or_skip(qf.ROOT, "training_data.jsonl")
     command = shlex.join([".venv/bin/python", "benchmarks/q_variants.py", *sys.argv[1:]])
-    model = default_embeddings()
-    embed = CachedEmbedder(
-        lambda t: np.asarray(model.embed_documents(list(t)), dtype=np.float32),
-        qf.OUT / "embed_cache.npz",
-        embedding_model_id(model),
-    )
+    embed = qf.minilm_cached(qf.OUT / "embed_cache.npz")
     pairs = load_pairs(upstream / "training_data.jsonl")[:rows]
     default_steps = tune.QUERIES_PER_STEP
     results: list[tuple[str, dict[str, str], list[float], float]] = []
