@@ -8,7 +8,9 @@ fields overridden, or with one of two settings outside QConfig:
                          bank's), label ("[CASE] task [LABEL] label") or plan_label (with
                          "[PLAN] plan" too): upstream's classifier reads the plan and label
 Choose settings on splits 5-9 (the default) and report on 0-4 with q_function.py, so that the
-splits a default is judged on never chose it. Run from the repository root:
+splits a default is judged on never chose it. `--classifier` adds the upstream-style fine-tuned
+pair classifier (q_function.py's, all training rows, one epoch: ~12 min a split on 2 cores) on
+the same splits, to compare on splits beyond q_function.py's 0-4. Run from the repository root:
     .venv/bin/python benchmarks/q_variants.py --variants "base:;hidden64:hidden=64"
 """
 
@@ -31,7 +33,7 @@ import q_function as qf  # noqa: E402
 from memento.memory.q import tune  # noqa: E402
 from memento.memory.q.network import QConfig  # noqa: E402
 from memento.memory.q.offline import train_on_pairs  # noqa: E402
-from memento.memory.q.pairs import Pair, load_pairs  # noqa: E402
+from memento.memory.q.pairs import Pair, load_pairs, split_by_query  # noqa: E402
 from memento.testing.bench import upstream_or_skip  # noqa: E402
 
 CASE_SIDES = ("task", "label", "plan_label")
@@ -85,6 +87,11 @@ def main() -> None:
         help="'name:key=value,...;name2:...' (an empty setting list: the defaults)",
     )
     parser.add_argument("--seeds", default="5,6,7,8,9", help="split seeds, comma-separated")
+    parser.add_argument(
+        "--classifier",
+        action="store_true",
+        help="add the upstream-style classifier on the same splits (~12 min a split)",
+    )
     parser.add_argument("--quick", action="store_true", help="one seed on 400 rows")
     args = parser.parse_args()
     variants = parse_variants(args.variants)
@@ -113,6 +120,14 @@ def main() -> None:
             print(f"  {name} seed {seed}: AUC {aucs[-1]:.4f}", file=sys.stderr, flush=True)
         results.append((name, settings, aucs, time.perf_counter() - started))
     tune.QUERIES_PER_STEP = default_steps
+    if args.classifier:
+        aucs, started = [], time.perf_counter()
+        for seed in seeds:
+            train, test = split_by_query(pairs, holdout=0.2, seed=seed)
+            aucs.append(qf.upstream_style(train, test, seed, len(train), 1)[0])
+            print(f"  classifier seed {seed}: AUC {aucs[-1]:.4f}", file=sys.stderr, flush=True)
+        label = "upstream-style pair classifier (all training rows, 1 epoch)"
+        results.append((label, {}, aucs, time.perf_counter() - started))
     print(f"Reproduce: `{command}`")
     print()
     print("`memento q train` variants, upstream training_data.jsonl split by query (holdout 0.2)")
@@ -121,6 +136,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for name, settings, aucs, secs in results:
         shown = ", ".join(f"{k}={v}" for k, v in settings.items()) or "defaults"
+        if name.startswith("upstream-style"):
+            shown = "q_function.py's `upstream_style`"
         per = " ".join(f"{a:.3f}" for a in aucs)
         print(
             f"| {name} | {shown} | {np.mean(aucs):.4f} | {np.std(aucs):.3f} | {per} | {secs:.0f} |"
