@@ -9,7 +9,7 @@ fields overridden, or with one of two settings outside QConfig:
                          "[PLAN] plan" too): upstream's classifier reads the plan and label
 Choose settings on splits 5-9 (the default) and report on 0-4 with q_function.py, so that the
 splits a default is judged on never chose it. `--classifier` adds the upstream-style fine-tuned
-pair classifier (q_function.py's, all training rows, one epoch: ~12 min a split on 2 cores) on
+pair classifier (q_function.py's, all training rows, one epoch: ~9 min a split on 2 cores) on
 the same splits, to compare on splits beyond q_function.py's 0-4. Run from the repository root:
     .venv/bin/python benchmarks/q_variants.py --variants "base:;hidden64:hidden=64"
 """
@@ -90,7 +90,7 @@ def main() -> None:
     parser.add_argument(
         "--classifier",
         action="store_true",
-        help="add the upstream-style classifier on the same splits (~12 min a split)",
+        help="add the upstream-style classifier on the same splits (~9 min a split)",
     )
     parser.add_argument("--quick", action="store_true", help="one seed on 400 rows")
     args = parser.parse_args()
@@ -104,7 +104,7 @@ def main() -> None:
     embed = qf.minilm_cached(qf.OUT / "embed_cache.npz")
     pairs = load_pairs(upstream / "training_data.jsonl")[:rows]
     default_steps = tune.QUERIES_PER_STEP
-    results: list[tuple[str, dict[str, str], list[float], float]] = []
+    results: list[tuple[str, str, list[float], float]] = []  # name, settings shown, AUCs, s
     for name, settings in variants.items():
         tune.QUERIES_PER_STEP = int(settings.get("queries_per_step", default_steps))
         data = case_side(pairs, settings.get("case_side", "task"))
@@ -118,7 +118,8 @@ def main() -> None:
             )
             aucs.append(report["auc"])
             print(f"  {name} seed {seed}: AUC {aucs[-1]:.4f}", file=sys.stderr, flush=True)
-        results.append((name, settings, aucs, time.perf_counter() - started))
+        shown = ", ".join(f"{k}={v}" for k, v in settings.items()) or "defaults"
+        results.append((name, shown, aucs, time.perf_counter() - started))
     tune.QUERIES_PER_STEP = default_steps
     if args.classifier:
         aucs, started = [], time.perf_counter()
@@ -127,24 +128,23 @@ def main() -> None:
             aucs.append(qf.upstream_style(train, test, seed, len(train), 1)[0])
             print(f"  classifier seed {seed}: AUC {aucs[-1]:.4f}", file=sys.stderr, flush=True)
         label = "upstream-style pair classifier (all training rows, 1 epoch)"
-        results.append((label, {}, aucs, time.perf_counter() - started))
+        shown = "q_function.py's `upstream_style`"
+        results.append((label, shown, aucs, time.perf_counter() - started))
     print(f"Reproduce: `{command}`")
     print()
     print("`memento q train` variants, upstream training_data.jsonl split by query (holdout 0.2)")
     print()
     print("| variant | settings | AUC mean | AUC std | per seed | seconds |")
     print("|---|---|---|---|---|---|")
-    for name, settings, aucs, secs in results:
-        shown = ", ".join(f"{k}={v}" for k, v in settings.items()) or "defaults"
-        if name.startswith("upstream-style"):
-            shown = "q_function.py's `upstream_style`"
+    for name, shown, aucs, secs in results:
         per = " ".join(f"{a:.3f}" for a in aucs)
         print(
             f"| {name} | {shown} | {np.mean(aucs):.4f} | {np.std(aucs):.3f} | {per} | {secs:.0f} |"
         )
     print()
     print(
-        f"Seeds {', '.join(map(str, seeds))}; each row is the library's training with its settings."
+        f"Seeds {', '.join(map(str, seeds))}; each variant row is the library's training with its"
+        " settings" + ("; the classifier's row is q_function.py's." if args.classifier else ".")
     )
 
 
