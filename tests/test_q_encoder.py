@@ -18,7 +18,13 @@ from memento.memory.q.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from memento.memory.q.encoder import ENCODER_PATTERN, QueryEncoder
+from memento.memory.q.encoder import (
+    ENCODER_PATTERN,
+    WORD_ROWS,
+    WORD_VALUES,
+    QueryEncoder,
+    state_digest,
+)
 from memento.memory.q.learner import QLearner
 from memento.memory.q.network import QConfig, QNetwork, query_vector, seed_everything
 from memento.memory.q.offline import train_on_pairs
@@ -108,9 +114,36 @@ def test_the_soup_is_the_mean_of_its_members_weights() -> None:
         assert torch.allclose(value, mean, atol=1e-6), name
         assert not torch.allclose(alone[0][0][name], alone[1][0][name]), name  # members differ
     for name, value in enc.state().items():
+        if name == WORD_ROWS:  # both members moved the rows of the same tokens
+            assert torch.equal(value, alone[0][1][name]) and torch.equal(value, alone[1][1][name])
+            continue
         assert torch.allclose(value, (alone[0][1][name] + alone[1][1][name]) / 2, atol=1e-6)
+    # the embeddings trained, but only the rows of the training tasks' tokens moved (no weight
+    # decay on them), so the stored encoder holds those rows, not the 30,522-row vocabulary
+    ids = enc.tokenizer(sorted({p.query for p in rows}))["input_ids"]
+    assert set(enc.state()[WORD_ROWS].tolist()) == {i for seq in ids for i in seq}
+    assert enc.state()[WORD_VALUES].shape == (len(enc.state()[WORD_ROWS]), 384)
     with pytest.raises(ValueError, match="encoder_members"):
         QConfig(encoder_members=0)
+
+
+def test_a_stored_state_loads_back_and_an_older_layers_only_state_still_loads(trained) -> None:  # type: ignore[no-untyped-def]
+    net, _, _ = trained
+    tuned = net.encoder
+    again = QueryEncoder(tuned.state())
+    assert again.digest() == tuned.digest()
+    texts = ["which river flows through 3", "an unseen task about comets"]
+    assert np.allclose(again.embed(texts), tuned.embed(texts), atol=1e-6)
+    # an encoder stored before the embeddings trained: its layers, the shipped embeddings
+    layers = {k: v for k, v in tuned.state().items() if not k.startswith("embeddings.")}
+    older = QueryEncoder(layers)
+    base = QueryEncoder()
+    words = "embeddings.word_embeddings.weight"
+    assert torch.equal(older.model.state_dict()[words], base.model.state_dict()[words])
+    assert older.digest() == state_digest(layers)  # it stores the older file again, as it was
+    assert base.state().keys() == layers.keys()  # as shipped: no embedding tensors stored
+    with pytest.raises(ValueError, match="query encoder's state"):
+        QueryEncoder({**layers, "embeddings.no_such.weight": torch.zeros(3)})
 
 
 def test_other_case_widths_are_refused_with_the_way_out() -> None:

@@ -100,8 +100,8 @@ def train(
         bool,
         typer.Option(
             "--tune-encoder/--frozen-encoder",
-            help="Train MiniLM's layers as Q's reader of tasks (cases keep their cached "
-            "vectors), or train the network over frozen vectors only (seconds; shareable).",
+            help="Train MiniLM (layers, embeddings) as Q's reader of tasks (cases keep their "
+            "cached vectors), or train the network over frozen vectors only (seconds; shareable).",
         ),
     ] = True,
     members: Annotated[

@@ -1,14 +1,17 @@
-"""Q's own reading of a task: MiniLM's transformer layers fine-tuned on logged runs.
+"""Q's own reading of a task: MiniLM fine-tuned on logged runs.
 
 The upstream retriever fine-tunes its encoder and re-encodes every case for every query. Here
-only the query side adapts: a task is read by a copy of the bundled all-MiniLM-L6-v2 whose six
-transformer layers were trained with the Q head (its word embeddings stay frozen), mean-pooled
-and normalised like the bank's embedding. Cases keep their cached bank vectors, so selection
-still costs one encoder pass per query and none per case.
+only the query side adapts: a task is read by a copy of the bundled all-MiniLM-L6-v2 trained with
+the Q head (its six transformer layers and its embeddings, as the upstream classifier trains all
+of MiniLM), mean-pooled and normalised like the bank's embedding. Cases keep their cached bank
+vectors, so selection still costs one encoder pass per query and none per case.
 
-A tuned encoder is stored beside the checkpoint (`q_encoder-<digest>.pt`, its tuned tensors
-only) and named in `QConfig.query_encoder` by that digest, so a checkpoint never loads with
-another encoder than the one it was trained with, and online saves never rewrite it.
+A tuned encoder is stored beside the checkpoint (`q_encoder-<digest>.pt`) and named in
+`QConfig.query_encoder` by that digest, so a checkpoint never loads with another encoder than the
+one it was trained with, and online saves never rewrite it. The file holds the layers, the small
+embedding tensors, and only the word-embedding rows training moved (the tokens of the training
+tasks: embeddings train without weight decay, so no other row moves), not the 47 MB vocabulary.
+An encoder stored before the embeddings trained (layers only) loads as it was.
 """
 
 from __future__ import annotations
@@ -30,16 +33,23 @@ ENCODER_PATTERN = "q_encoder-{digest}.pt"
 """File of a tuned encoder beside the checkpoint, named by its digest (written once)."""
 MAX_LENGTH = 64
 """Tokens read of a task (upstream reads queries at 64)."""
+WORD_ROWS = "embeddings.word_rows"
+WORD_VALUES = "embeddings.word_values"
+"""Stored keys of the moved word-embedding rows: their token ids and their values."""
 RECENT = 4096
 """Tasks whose tuned vectors are kept (a run reads its task at select and at record, and
 online update steps re-read the replay's recent tasks)."""
 
 
 class QueryEncoder:
-    """The bundled MiniLM with tuned transformer layers: task texts -> unit vectors (n, 384)."""
+    """The bundled MiniLM, tuned with Q: task texts -> unit vectors (n, 384)."""
 
     def __init__(self, state: dict[str, torch.Tensor] | None = None) -> None:
-        """The base model, or the base with `state` (tuned `encoder.*` tensors) loaded."""
+        """The base model, or the base with `state` (what `state()` returned) loaded.
+
+        Raises:
+            ValueError: `state` names tensors this model does not have.
+        """
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
@@ -48,10 +58,10 @@ class QueryEncoder:
         self.tokenizer: Any = AutoTokenizer.from_pretrained(path)
         self.model: Any = AutoModel.from_pretrained(path)
         self.model.eval()
-        for param in self.model.embeddings.parameters():
+        for param in self.model.pooler.parameters():  # not on the path: mean pooling
             param.requires_grad_(False)
         if state is not None:
-            self.model.encoder.load_state_dict(state)
+            self._load(state)
         self.lock = threading.RLock()
         self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
 
@@ -61,12 +71,57 @@ class QueryEncoder:
             self._recent.clear()
 
     def trainable(self) -> list[torch.nn.Parameter]:
-        """The tuned parameters (the transformer layers)."""
+        """The transformer layers' parameters (trained with weight decay)."""
         return list(self.model.encoder.parameters())
 
+    def embeddings(self) -> list[torch.nn.Parameter]:
+        """The embeddings' parameters (trained without weight decay, so unseen rows stay put)."""
+        return list(self.model.embeddings.parameters())
+
+    def tuned(self) -> list[torch.nn.Module]:
+        """The modules training changes (a soup averages these)."""
+        return [self.model.embeddings, self.model.encoder]
+
     def state(self) -> dict[str, torch.Tensor]:
-        """The tuned tensors (what `q_encoder.pt` stores)."""
-        return {k: v.detach().clone() for k, v in self.model.encoder.state_dict().items()}
+        """The tuned tensors (what `q_encoder.pt` stores): layers, embeddings, moved word rows.
+
+        Embeddings as shipped are left out, so an encoder read from an older, layers-only file
+        stores that file again (same digest).
+        """
+        out = {k: v.detach().clone() for k, v in self.model.encoder.state_dict().items()}
+        shipped = _shipped_embeddings()
+        current = {n: t for n, t in self.model.embeddings.state_dict().items() if n in shipped}
+        if all(torch.equal(t, shipped[n]) for n, t in current.items()):
+            return out
+        for name, tensor in current.items():
+            if name == "word_embeddings.weight":
+                moved = (tensor != shipped[name]).any(dim=1).nonzero().flatten()
+                out[WORD_ROWS] = moved
+                out[WORD_VALUES] = tensor[moved].detach().clone()
+            else:
+                out[f"embeddings.{name}"] = tensor.detach().clone()
+        return out
+
+    def _load(self, state: dict[str, torch.Tensor]) -> None:
+        """Load `state`: layers, and embeddings where stored (an older file holds layers only)."""
+        layers = {k: v for k, v in state.items() if not k.startswith("embeddings.")}
+        embedded = {
+            k.removeprefix("embeddings."): v
+            for k, v in state.items()
+            if k.startswith("embeddings.") and k not in (WORD_ROWS, WORD_VALUES)
+        }
+        try:
+            self.model.encoder.load_state_dict(layers)
+            if embedded:
+                missing, unexpected = self.model.embeddings.load_state_dict(embedded, strict=False)
+                if unexpected or set(missing) - {"word_embeddings.weight", "position_ids"}:
+                    raise RuntimeError(f"missing {missing}, unexpected {unexpected}")
+            if WORD_ROWS in state:
+                with torch.no_grad():
+                    words = self.model.embeddings.word_embeddings.weight
+                    words[state[WORD_ROWS]] = state[WORD_VALUES]
+        except (RuntimeError, KeyError, IndexError) as exc:
+            raise ValueError(f"not a tuned MiniLM query encoder's state: {exc}") from exc
 
     def digest(self) -> str:
         """sha256 (16 hex) over the tuned tensors: names the encoder in `QConfig.query_encoder`."""
@@ -98,6 +153,20 @@ class QueryEncoder:
             while len(self._recent) > RECENT:
                 self._recent.popitem(last=False)
         return out.astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def _shipped_embeddings() -> dict[str, torch.Tensor]:
+    """The bundled MiniLM's trainable embedding tensors as shipped (what tuning moves away from)."""
+    from safetensors import safe_open
+
+    prefix = "embeddings."
+    out: dict[str, torch.Tensor] = {}
+    with safe_open(str(Path(bundled_model_path()) / "model.safetensors"), framework="pt") as f:
+        for name in f.keys():  # noqa: SIM118 (a safetensors handle, not a dict)
+            if name.startswith(prefix) and name.endswith((".weight", ".bias")):
+                out[name.removeprefix(prefix)] = f.get_tensor(name)
+    return out
 
 
 def state_digest(state: dict[str, torch.Tensor]) -> str:

@@ -119,7 +119,7 @@ def train_on_pairs(
 ) -> tuple[QNetwork, dict[str, Any]]:
     """Train a fresh network on the training side of a by-query split and score the held-out side.
 
-    With `tune_encoder` the network reads tasks through a copy of MiniLM whose layers are
+    With `tune_encoder` the network reads tasks through a copy of MiniLM (layers and embeddings)
     trained with it (`memento.memory.q.tune`; `network.encoder` holds it), else through the
     frozen vectors of `embed`. `progress` hears of each step.
 

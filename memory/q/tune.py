@@ -1,9 +1,9 @@
 """Offline training of Q together with its query encoder, on logged (task, case, reward) rows.
 
 Rows are grouped by task: a step reads `QUERIES_PER_STEP` tasks through the encoder (with
-autograd) and trains the encoder's layers and the network on all their rows at once against the
-cases' cached vectors. A task's rows share one encoder pass, so an epoch over upstream's 700
-training queries costs 700 passes, not 5,600.
+autograd) and trains the encoder (layers and embeddings) and the network on all their rows at
+once against the cases' cached vectors. A task's rows share one encoder pass, so an epoch over
+upstream's 700 training queries costs 700 passes, not 5,600.
 
 `soup` runs `QConfig.encoder_members` such trainings from the same start (the pretrained
 encoder, one seeded head) over other shuffles and averages their weights: one network and one
@@ -52,6 +52,7 @@ def tune(
     opt = torch.optim.AdamW(
         [
             {"params": encoder.trainable(), "lr": cfg.encoder_lr},
+            {"params": encoder.embeddings(), "lr": cfg.encoder_lr, "weight_decay": 0.0},
             {"params": list(network.parameters()), "lr": cfg.lr},
         ],
         weight_decay=cfg.weight_decay,
@@ -106,7 +107,7 @@ def soup(
     """
     members = config.encoder_members
     per = run_steps(config, rows)
-    sums: tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]] = ({}, {})
+    sums: tuple[dict[str, torch.Tensor], ...] = ({}, {}, {})  # network, embeddings, layers
     network, encoder, losses = None, None, []
     for member in range(members):
         encoder = QueryEncoder()
@@ -125,13 +126,15 @@ def soup(
 
         losses = tune(network, encoder, rows, case_vectors, member=member, progress=told)
         if members > 1:  # one run is its own average: no copy
-            for total, module in zip(sums, (network, encoder.model.encoder), strict=True):
+            for total, module in zip(sums, (network, *encoder.tuned()), strict=True):
                 for name, tensor in module.state_dict().items():
-                    total[name] = total.get(name, 0) + tensor.detach().double()
+                    if tensor.is_floating_point():
+                        total[name] = total.get(name, 0) + tensor.detach().double()
     assert network is not None and encoder is not None  # members >= 1 (QConfig checks)
     if members > 1:
-        for total, module in zip(sums, (network, encoder.model.encoder), strict=True):
-            module.load_state_dict({n: (t / members).float() for n, t in total.items()})
+        for total, module in zip(sums, (network, *encoder.tuned()), strict=True):
+            averaged = {n: (t / members).float() for n, t in total.items()}
+            module.load_state_dict(averaged, strict=False)  # integer buffers stay as they are
         encoder.forget()
     return network, encoder, losses
 
