@@ -14,6 +14,7 @@ from memento.memory.q.selector import QSelector, pick_order, q_scores
 from memento.memory.retriever import CaseRetriever
 from memento.memory.selection import CaseSelector
 from memento.memory.similarity import SimilaritySelector
+from memento.testing import make_case
 from tests.support.q import toy_bank, toy_config
 
 TASK = "alpha river question"
@@ -176,3 +177,67 @@ def test_scoring_waits_for_a_training_step_of_the_same_network() -> None:
         network.eval()
     worker.join(10)
     assert done.is_set() and not network.training
+
+
+def _spy_searches(bank, monkeypatch: pytest.MonkeyPatch) -> list[str | None]:  # type: ignore[no-untyped-def]
+    """Record the namespace of each shortlist search the bank is asked for."""
+    seen: list[str | None] = []
+    search = bank.nearest_vectors
+
+    def spy(vector, k, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(kwargs.get("namespace"))
+        return search(vector, k, **kwargs)
+
+    monkeypatch.setattr(bank, "nearest_vectors", spy)
+    return seen
+
+
+def test_shortlist_of_a_one_namespace_bank_is_one_unfiltered_search(  # type: ignore[no-untyped-def]
+    setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bank, _, _, net = setup
+    seen = _spy_searches(bank, monkeypatch)
+    picked = QSelector(bank, network=net, exact_below=0, shortlist=5).select(
+        TASK, k=3, namespace="default"
+    )
+    ann_ids, _, _ = bank.nearest_vectors(bank.embed_query(TASK), 5)
+    ranked = [i for i in _expected(bank, net, TASK) if i in set(ann_ids)]
+    assert [s.case.id for s in picked] == ranked[:3]
+    assert seen[0] is None and len(seen) == 2  # the selector's search, then this test's
+
+
+def test_shortlist_in_a_mixed_bank_keeps_to_the_namespace(  # type: ignore[no-untyped-def]
+    setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bank, _, _, net = setup
+    others = set(bank.add_cases([make_case(f"{TASK} {i}", namespace="team") for i in range(4)]))
+    nearest, _, _ = bank.nearest_vectors(bank.embed_query(TASK), 10)
+    share = [i for i in _expected(bank, net, TASK) if i in set(nearest) and i not in others]
+    assert others <= set(nearest) and len(share) >= 3  # the search is shared, enough remain
+    seen = _spy_searches(bank, monkeypatch)
+    sel = QSelector(bank, network=net, exact_below=0, shortlist=10)
+    picked = sel.select(TASK, k=3, namespace="default")
+    assert [s.case.id for s in picked] == share[:3] and seen == [None]
+    team = sel.select(TASK, k=3, namespace="team")
+    assert {s.case.namespace for s in team} == {"team"} and len(team) == 3
+
+
+def test_namespace_crowded_out_of_the_shortlist_is_searched_alone(  # type: ignore[no-untyped-def]
+    setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bank, _, _, net = setup
+    others = set(bank.add_cases([make_case(f"{TASK} {i}", namespace="team") for i in range(8)]))
+    nearest, _, _ = bank.nearest_vectors(bank.embed_query(TASK), 8)
+    assert set(nearest) == others  # the bank-wide shortlist holds no "default" case
+    own, _, _ = bank.nearest_vectors(bank.embed_query(TASK), 8, namespace="default")
+    seen = _spy_searches(bank, monkeypatch)
+    picked = QSelector(bank, network=net, exact_below=0, shortlist=8).select(
+        TASK, k=3, namespace="default"
+    )
+    ranked = [i for i in _expected(bank, net, TASK) if i in set(own)]
+    assert [s.case.id for s in picked] == ranked[:3]
+    assert seen == [None, "default"]
+    quota = QSelector(bank, network=net, exact_below=0, shortlist=8).select(
+        TASK, k=3, namespace="default", negative=2, positive=0
+    )
+    assert len(quota) == 2 and {s.case.label for s in quota} == {"negative"}
