@@ -206,14 +206,22 @@ def test_shortlist_of_a_one_namespace_bank_is_one_unfiltered_search(  # type: ig
     assert seen[0] is None and len(seen) == 2  # the selector's search, then this test's
 
 
+def _team_near_the_task(bank, copies: int, shortlist: int) -> tuple[set[str], set[str]]:  # type: ignore[no-untyped-def]
+    """Add `copies` near twins of TASK in namespace "team"; their ids and the bank-wide nearest."""
+    others = set(
+        bank.add_cases([make_case(f"{TASK} {i}", namespace="team") for i in range(copies)])
+    )
+    nearest, _, _ = bank.nearest_vectors(bank.embed_query(TASK), shortlist)
+    return others, set(nearest)
+
+
 def test_shortlist_in_a_mixed_bank_keeps_to_the_namespace(  # type: ignore[no-untyped-def]
     setup, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bank, _, _, net = setup
-    others = set(bank.add_cases([make_case(f"{TASK} {i}", namespace="team") for i in range(4)]))
-    nearest, _, _ = bank.nearest_vectors(bank.embed_query(TASK), 10)
-    share = [i for i in _expected(bank, net, TASK) if i in set(nearest) and i not in others]
-    assert others <= set(nearest) and len(share) >= 3  # the search is shared, enough remain
+    others, nearest = _team_near_the_task(bank, copies=4, shortlist=10)
+    share = [i for i in _expected(bank, net, TASK) if i in nearest and i not in others]
+    assert others <= nearest and len(share) >= 3  # the search is shared, enough remain
     seen = _spy_searches(bank, monkeypatch)
     sel = QSelector(bank, network=net, exact_below=0, shortlist=10)
     picked = sel.select(TASK, k=3, namespace="default")
@@ -226,9 +234,8 @@ def test_namespace_crowded_out_of_the_shortlist_is_searched_alone(  # type: igno
     setup, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bank, _, _, net = setup
-    others = set(bank.add_cases([make_case(f"{TASK} {i}", namespace="team") for i in range(8)]))
-    nearest, _, _ = bank.nearest_vectors(bank.embed_query(TASK), 8)
-    assert set(nearest) == others  # the bank-wide shortlist holds no "default" case
+    others, nearest = _team_near_the_task(bank, copies=8, shortlist=8)
+    assert nearest == others  # the bank-wide shortlist holds no "default" case
     own, _, _ = bank.nearest_vectors(bank.embed_query(TASK), 8, namespace="default")
     seen = _spy_searches(bank, monkeypatch)
     picked = QSelector(bank, network=net, exact_below=0, shortlist=8).select(
