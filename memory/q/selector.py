@@ -9,8 +9,9 @@ The shortlist is searched over the whole bank, and a case outside the task's nam
 when its record is read (the k picked are read anyway): asking Chroma for the namespace of M
 candidates up front reads M records (~9 ms at M=128), a third of a selection at 100k cases. In a
 bank of one namespace nothing changes; in a mixed one the namespace's share of the M nearest is
-re-ranked, and when other namespaces leave fewer than k of its cases there, the namespace's own
-M nearest are searched (`nearest_vectors(namespace=...)`) and re-ranked instead.
+re-ranked. When the records read show other namespaces holding about half of it or more (as many
+of their cases read as picks), or leave fewer than k of the namespace's cases, the namespace's
+own M nearest are searched (`nearest_vectors(namespace=...)`) and re-ranked instead.
 
 In exact mode the matrix of `all_vectors()` is kept between queries and re-read when the bank's
 case count changes or after `cache_seconds` (a case's vector never changes once stored, so only
@@ -221,8 +222,9 @@ class QSelector:
         picked, complete, strays = self._take(
             network, reading, ids, vectors, k, positive, negative, namespace
         )
-        if how == "shortlist" and strays and not complete:
-            # other namespaces crowded this one out of the bank-wide shortlist: search it alone
+        if how == "shortlist" and strays and (not complete or strays >= len(picked)):
+            # other namespaces hold most of the bank-wide shortlist (by the records read), or
+            # crowd this one out of it: search the namespace alone, so Q ranks enough of its own
             ids, vectors, _ = self.candidates(task, namespace, plain, filtered=True)
             picked, _, _ = self._take(
                 network, reading, ids, vectors, k, positive, negative, namespace
