@@ -256,3 +256,14 @@ def test_namespace_crowded_out_of_the_shortlist_is_searched_alone(  # type: igno
         TASK, k=3, namespace="default", negative=2, positive=0
     )
     assert len(quota) == 2 and {s.case.label for s in quota} == {"negative"}
+
+
+def test_candidates_keep_to_the_namespace_unless_asked(setup) -> None:  # type: ignore[no-untyped-def]
+    bank, good, bad, net = setup
+    others, _ = _team_near_the_task(bank, copies=8, shortlist=8)
+    sel = QSelector(bank, network=net, exact_below=0, shortlist=8)
+    ids, vectors, how = sel.candidates(TASK, "default")
+    assert how == "shortlist" and len(ids) == 8 == len(vectors)
+    assert set(ids) <= set(good) | set(bad)
+    wide, _, _ = sel.candidates(TASK, "default", filtered=False)
+    assert set(wide) == others

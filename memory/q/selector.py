@@ -163,13 +163,13 @@ class QSelector:
         namespace: str | None,
         vector: np.ndarray | None = None,
         *,
-        filtered: bool = False,
+        filtered: bool = True,
     ) -> tuple[list[str], np.ndarray, str]:
         """Ids and cached vectors to score, and how they were found ("exact" or "shortlist").
 
         The shortlist is the nearest cases to the task's embedding (`vector`, computed here when
-        not given) in the whole bank, or in `namespace` only when `filtered`; exact mode reads
-        the namespace's cases and needs no embedding.
+        not given) in `namespace`, or in the whole bank when not `filtered` (`select` then drops
+        other namespaces' picks); exact mode reads the namespace's cases and needs no embedding.
         """
         now = time.monotonic()
         if self._count is None or now - self._count[1] >= self.count_seconds:
@@ -218,14 +218,14 @@ class QSelector:
         tuned = network.encoder
         reading = self.bank.embed_query(task) if tuned is None else tuned.embed([task])[0]
         plain = reading if tuned is None else None
-        ids, vectors, how = self.candidates(task, namespace, plain)
+        ids, vectors, how = self.candidates(task, namespace, plain, filtered=False)
         picked, complete, strays = self._take(
             network, reading, ids, vectors, k, positive, negative, namespace
         )
         if how == "shortlist" and strays and (not complete or strays >= len(picked)):
             # other namespaces hold most of the bank-wide shortlist (by the records read), or
             # crowd this one out of it: search the namespace alone, so Q ranks enough of its own
-            ids, vectors, _ = self.candidates(task, namespace, plain, filtered=True)
+            ids, vectors, _ = self.candidates(task, namespace, plain)
             picked, _, _ = self._take(
                 network, reading, ids, vectors, k, positive, negative, namespace
             )
