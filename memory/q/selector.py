@@ -218,11 +218,12 @@ class QSelector:
         tuned = network.encoder
         reading = self.bank.embed_query(task) if tuned is None else tuned.embed([task])[0]
         plain = reading if tuned is None else None
-        ids, vectors, how = self.candidates(task, namespace, plain, filtered=False)
+        ids, vectors, _ = self.candidates(task, namespace, plain, filtered=False)
         picked, complete, strays = self._take(
             network, reading, ids, vectors, k, positive, negative, namespace
         )
-        if how == "shortlist" and strays and (not complete or strays >= len(picked)):
+        # strays come from a bank-wide shortlist only (exact mode reads the namespace's cases)
+        if strays and (not complete or strays >= len(picked)):
             # other namespaces hold most of the bank-wide shortlist (by the records read), or
             # crowd this one out of it: search the namespace alone, so Q ranks enough of its own
             ids, vectors, _ = self.candidates(task, namespace, plain)
