@@ -45,6 +45,8 @@ from memento.memory.case_bank import CaseBank  # noqa: E402
 from memento.memory.codec import to_metadata  # noqa: E402
 from memento.memory.embeddings import default_embeddings, embedding_model_id  # noqa: E402
 from memento.memory.formats import read_cases  # noqa: E402
+from memento.memory.labelled import SUFFIX as LABELLED  # noqa: E402
+from memento.memory.labelled import labelled_vectors  # noqa: E402
 from memento.memory.q.config import LearnerConfig  # noqa: E402
 from memento.memory.q.kernel import KernelLearner  # noqa: E402
 from memento.memory.q.kernel_estimate import KernelConfig, KernelQ, mask_entities  # noqa: E402
@@ -343,12 +345,12 @@ def build_bank(
 
     bank = CaseBank(path=path, embeddings=Lookup(), dedup_threshold=None)
     bank.add_cases(cases, dedup=False)
-    col = bank.collection
+    # the label-side readings Q's default network reads (filled off the path, as after a write)
+    read = labelled_vectors(bank, [c.id for c in cases])
+    col, side = bank.collection, bank.side_collection(LABELLED)
     for start in range(len(cases), size, 2000):
         n = min(2000, size - start)
         src = rng.integers(0, len(cases), size=n)
-        noisy = vectors[src] + rng.normal(0, 0.02, size=(n, vectors.shape[1])).astype(np.float32)
-        noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
         fakes = [
             cases[s].model_copy(
                 update={"id": f"syn-{start + i}", "task": f"{cases[s].task} (variant {start + i})"}
@@ -357,11 +359,22 @@ def build_bank(
         ]
         col.add(
             ids=[c.id for c in fakes],
-            embeddings=noisy,
+            embeddings=perturbed(vectors[src], rng),
             documents=[c.task for c in fakes],
             metadatas=[to_metadata(c) for c in fakes],
         )
+        side.add(
+            ids=[c.id for c in fakes],
+            embeddings=perturbed(read[src], rng),
+            metadatas=[{"label": c.label} for c in fakes],
+        )
     return bank
+
+
+def perturbed(vectors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Unit copies of `vectors` with Gaussian noise (cosine ~0.9 to their source)."""
+    noisy = vectors + rng.normal(0, 0.02, size=vectors.shape).astype(np.float32)
+    return noisy / np.linalg.norm(noisy, axis=1, keepdims=True)
 
 
 def warm_features(learner: KernelLearner, texts: Sequence[str]) -> None:

@@ -2,11 +2,11 @@
 
 The research bench behind the library's tuned-Q defaults: each variant is the library's own
 training (`train_on_pairs(..., tune_encoder=True)`, what `memento q train` runs) with QConfig
-fields overridden, or with one of two settings outside QConfig:
+fields overridden (e.g. case_side=task: the case's task vector; the default, label, reads
+"[CASE] task [LABEL] label"), or with one of two settings outside QConfig:
     queries_per_step=N   tasks per optimisation step (`memento.memory.q.tune.QUERIES_PER_STEP`)
-    case_side=S          the text whose frozen MiniLM vector stands for a case: task (the
-                         bank's), label ("[CASE] task [LABEL] label") or plan_label (with
-                         "[PLAN] plan" too): upstream's classifier reads the plan and label
+    case_side=plan_label the case read as "[CASE] task [PLAN] plan [LABEL] label" (bench only:
+                         the bank caches no plan reading); upstream's classifier reads the plan
 Choose settings on splits 5-9 (the default) and report on 0-4 with q_function.py, so that the
 splits a default is judged on never chose it. `--classifier` adds the upstream-style fine-tuned
 pair classifier (q_function.py's, all training rows, one epoch: ~9 min a split on 2 cores) on
@@ -36,7 +36,7 @@ from memento.memory.q.offline import train_on_pairs  # noqa: E402
 from memento.memory.q.pairs import Pair, load_pairs, split_by_query  # noqa: E402
 from memento.testing.bench import upstream_or_skip  # noqa: E402
 
-CASE_SIDES = ("task", "label", "plan_label")
+PLAN_LABEL = "plan_label"
 
 
 def parse_variants(spec: str) -> dict[str, dict[str, str]]:
@@ -55,26 +55,21 @@ def config_of(seed: int, settings: dict[str, str]) -> QConfig:
     """The default QConfig for `seed` with the QConfig fields of `settings` overridden."""
     base = QConfig(seed=seed).to_dict()
     for key, text in settings.items():
-        if key in ("queries_per_step", "case_side"):
+        if key == "queries_per_step":
             continue
+        if key == "case_side" and text == PLAN_LABEL:  # the pairs carry it: read them as tasks
+            text = "task"
         if key not in base:
             raise SystemExit(f"--variants: {key!r} is not a QConfig field")
         base[key] = type(base[key])(text)
     return QConfig.from_dict(base)
 
 
-def case_side(pairs: list[Pair], side: str) -> list[Pair]:
-    """Pairs whose case text is the one `side` names (the task alone: unchanged)."""
-    if side not in CASE_SIDES:
-        raise SystemExit(f"--variants: case_side must be one of {CASE_SIDES}, got {side!r}")
-    if side == "task":
-        return pairs
+def with_plans(pairs: list[Pair]) -> list[Pair]:
+    """Pairs whose case text also holds the case's plan ("[CASE] task [PLAN] plan [LABEL] ...")."""
 
     def text(p: Pair) -> str:
-        out = f"[CASE] {p.case}"
-        if side == "plan_label":
-            out += f" [PLAN] {p.plan}"
-        return out + f" [LABEL] {p.case_label}"
+        return f"[CASE] {p.case} [PLAN] {p.plan} [LABEL] {p.case_label}"
 
     return [dataclasses.replace(p, case=text(p)) for p in pairs]
 
@@ -107,7 +102,7 @@ def main() -> None:
     results: list[tuple[str, str, list[float], float]] = []  # name, settings shown, AUCs, s
     for name, settings in variants.items():
         tune.QUERIES_PER_STEP = int(settings.get("queries_per_step", default_steps))
-        data = case_side(pairs, settings.get("case_side", "task"))
+        data = with_plans(pairs) if settings.get("case_side") == PLAN_LABEL else pairs
         aucs: list[float] = []
         started = time.perf_counter()
         for seed in seeds:

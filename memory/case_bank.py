@@ -33,6 +33,7 @@ from memento.memory.collection import (
     query_matching,
 )
 from memento.memory.embeddings import default_embeddings, embedding_model_id
+from memento.memory.labelled import forget_labelled
 from memento.memory.records import Case, Label, Plan, ScoredCase, label_for
 from memento.memory.store import get_client
 from memento.memory.usage import (
@@ -278,6 +279,8 @@ class CaseBank:
             Tally(retrieved=retrieved, helpful=helpful),
             extra,
         )
+        if checked.label != current.label:
+            forget_labelled(self, [case_id])
         return read_case(case_id, document, meta)
 
     def count_usage(self, shown: Sequence[str], helped: Collection[str]) -> list[str]:
@@ -306,6 +309,7 @@ class CaseBank:
         for chunk in chunks(existing, self.batch_size):
             self._collection.delete(ids=chunk)
         forget(where_of(self), existing)
+        forget_labelled(self, existing)
         return len(existing)
 
     def count(self, namespace: str | None = None) -> int:

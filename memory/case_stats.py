@@ -93,9 +93,10 @@ class NetworkValues:
 
     def values(self, task: str, ids: Sequence[str], namespace: str | None = None) -> np.ndarray:
         """Q of each case id at `task` (the task is embedded by the bank)."""
-        vectors = self.bank.vectors(list(ids))
+        from memento.memory.q.config import read_cases
         from memento.memory.q.network import query_vector
 
+        vectors = read_cases(self.bank, self.network.config.case_side, list(ids))
         plain = self.bank.embed_query(task)
         return q_values(self.network, query_vector(self.network, task, plain), vectors)
 

@@ -4,8 +4,9 @@ Steps: drop ids already stored (or folded earlier: retries are idempotent), embe
 batches, fold near-duplicates (cosine >= threshold, same namespace; within the batch and against
 the store) into the case they copy, then write in batches below Chroma's maximum. A fold into a
 stored case adds to this process's tally of it (`memento.memory.usage`) and records the folded
-id in the alias collection (`memento.memory.aliases`). If any Chroma call fails, the records
-added are deleted and the tallies and aliases are taken back, so the store is as it was.
+id in the alias collection (`memento.memory.aliases`); one that changes the case's label drops
+its label-side reading (`memento.memory.labelled`). If any Chroma call fails, the records added
+are deleted and the tallies and aliases are taken back, so the store is as it was.
 
 Under concurrent writers (several processes, one Chroma server):
 - an id names one write: writes of one id by several processes at once store it once, with
@@ -33,6 +34,7 @@ from memento.memory.codec import (
     to_metadata,
 )
 from memento.memory.collection import chunks, query_matching
+from memento.memory.labelled import forget_labelled
 from memento.memory.records import Case
 from memento.memory.usage import Tally, add_tally, read_case, writer_id
 
@@ -201,6 +203,8 @@ def _fold(
     changes, before = shown_plan_update(meta, top)
     add_tally(bank.collection, where_of(bank), target, meta, delta, changes)
     undo.tallies.append((target, delta, before))
+    if changes["label"] != before["label"]:
+        forget_labelled(bank, [target])
 
 
 def where_of(bank: CaseBank) -> str:
@@ -282,6 +286,7 @@ def _rollback(bank: CaseBank, undo: _Undo) -> None:
             meta = dict(got["metadatas"][0] or {})
             kept = {k: v for k, v in before.items() if v is not None}
             add_tally(bank.collection, where, target, meta, -delta, kept)
+    forget_labelled(bank, [target for target, _, _ in undo.tallies])  # labels may be restored
     drop_aliases(bank, undo.aliases)
 
 

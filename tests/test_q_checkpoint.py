@@ -114,6 +114,15 @@ def test_wrong_weights_for_the_config(tmp_path: Path) -> None:
         load_checkpoint(tmp_path)
 
 
+def test_a_config_saved_before_the_case_side_reads_tasks(tmp_path: Path) -> None:
+    save_checkpoint(tmp_path, _net(), embedding_model=MODEL, step=1)
+    assert load_checkpoint(tmp_path).network.config.case_side == "label"  # today's default
+    payload = torch.load(tmp_path / WEIGHTS_FILE, weights_only=True)
+    del payload["meta"]["config"]["case_side"]
+    torch.save(payload, tmp_path / WEIGHTS_FILE)
+    assert load_checkpoint(tmp_path).network.config.case_side == "task"
+
+
 def test_fallback_warns_and_returns_none(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     (tmp_path / WEIGHTS_FILE).write_bytes(b"junk")
     with caplog.at_level(logging.WARNING):

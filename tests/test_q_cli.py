@@ -18,7 +18,7 @@ runner = CliRunner()
 KEYS = {"auc", "accuracy", "n_train_rows", "n_test_rows", "n_test_queries", "seconds"}
 
 
-def _pairs_file(path: Path, n_queries: int = 60) -> Path:
+def _pairs_file(path: Path, n_queries: int = 60, labels: bool = True) -> Path:
     """Queries about 'easy' topics succeed, 'hard' ones fail; 4 cases shown per query."""
     rng = np.random.default_rng(0)
     rows = []
@@ -26,7 +26,10 @@ def _pairs_file(path: Path, n_queries: int = 60) -> Path:
         easy = i % 2 == 0
         query = f"{'simple capital city' if easy else 'obscure multi hop'} question {i}"
         for j in rng.choice(20, size=4, replace=False):
-            rows.append({"query": query, "case": f"case text {j}", "truth_label": easy})
+            row = {"query": query, "case": f"case text {j}", "truth_label": easy}
+            if labels:
+                row["case_label"] = "positive" if j % 3 else "negative"
+            rows.append(row)
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
     return path
 
@@ -102,6 +105,24 @@ def test_errors_are_clear(tmp_path: Path) -> None:
     assert no_ckpt.exit_code == 1 and "no Q checkpoint" in no_ckpt.output
     none = runner.invoke(app, ["q", "train", "--pairs", str(pairs), "--members", "0"])
     assert none.exit_code == 2 and "--members" in none.output
+
+
+def test_case_side_label_needs_labels_task_does_not(tmp_path: Path) -> None:
+    unlabelled = _pairs_file(tmp_path / "plain.jsonl", labels=False)
+    common = ["--pairs", str(unlabelled), "--json", "--epochs", "2", "--frozen-encoder"]
+    out = runner.invoke(app, ["q", "train", *common, "--checkpoint-dir", str(tmp_path / "a")])
+    assert out.exit_code == 2
+    assert (
+        "pair 1" in out.output and "case_label" in out.output and "--case-side task" in out.output
+    )
+    assert not (tmp_path / "a" / "q.pt").exists()
+    _run("train", *common, "--case-side", "task", "--checkpoint-dir", str(tmp_path / "b"))
+    assert load_checkpoint(tmp_path / "b").network.config.case_side == "task"
+    labelled = _pairs_file(tmp_path / "labelled.jsonl")
+    _run("train", *common[2:], "--pairs", str(labelled), "--checkpoint-dir", str(tmp_path / "c"))
+    assert load_checkpoint(tmp_path / "c").network.config.case_side == "label"
+    wrong = runner.invoke(app, ["q", "train", *common, "--case-side", "plan"])
+    assert wrong.exit_code == 2 and "case_side" in wrong.output
 
 
 @pytest.mark.upstream

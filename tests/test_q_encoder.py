@@ -18,6 +18,7 @@ from memento.memory.q.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from memento.memory.q.config import read_cases
 from memento.memory.q.encoder import (
     ENCODER_PATTERN,
     WORD_ROWS,
@@ -49,7 +50,10 @@ def _pairs() -> list[Pair]:
         easy = i % 2 == 0
         query = f"{'which river flows through' if easy else 'who won the film award in'} {i}"
         for j in range(4):
-            rows.append(Pair(query=query, case=f"case {(i + j) % 9}", reward=float(easy)))
+            case = (i + j) % 9
+            label = "positive" if case % 3 else "negative"
+            pair = Pair(query=query, case=f"case {case}", reward=float(easy), case_label=label)
+            rows.append(pair)
     return rows
 
 
@@ -192,6 +196,7 @@ def test_selector_and_learner_read_tasks_through_the_encoder(trained, tmp_path: 
     tuned = query_vector(net, task, plain)
     assert not np.allclose(tuned, plain)
     ids, vectors = bank.all_vectors()
+    vectors = read_cases(bank, net.config.case_side, ids, vectors)  # the cases as Q reads them
     expected = dict(zip(ids, q_scores(net, tuned, vectors), strict=True))
     picked = QSelector(bank, checkpoint_dir=folder).select(task, k=4)
     assert [s.score for s in picked] == pytest.approx(sorted(expected.values(), reverse=True)[:4])

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from memento.memory.q.pairs import Pair, PairsFormatError, load_pairs, split_by_query
+from memento.memory.q.pairs import Pair, PairsFormatError, load_pairs, read_as, split_by_query
 
 
 def _write(path: Path, rows: list[object]) -> Path:
@@ -76,6 +76,19 @@ def test_split_by_query_never_shares_a_query(
     assert not {p.query for p in train} & {p.query for p in test}
     assert len(train) + len(test) == len(pairs)
     assert len({p.query for p in test}) == round(holdout * n_queries)
+
+
+def test_read_as_the_label_side_reads_each_case_with_its_label() -> None:
+    rows = [Pair("q", "c1", 1.0, "positive"), Pair("q", "c2", 0.0, "negative")]
+    assert read_as(rows, "task") == rows
+    read = read_as(rows, "label")
+    assert [p.case for p in read] == ["[CASE] c1 [LABEL] positive", "[CASE] c2 [LABEL] negative"]
+    assert [(p.query, p.reward, p.case_label) for p in read] == [
+        ("q", 1.0, "positive"),
+        ("q", 0.0, "negative"),
+    ]
+    with pytest.raises(ValueError, match="pair 2 .*'q2'.* no case_label"):
+        read_as([rows[0], Pair("q2", "c3", 1.0)], "label")
 
 
 def test_split_is_deterministic_per_seed_and_order_free() -> None:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from memento.memory.q.checkpoint import CheckpointError, save_checkpoint
+from memento.memory.q.config import read_cases
 from memento.memory.q.network import QNetwork, seed_everything
 from memento.memory.q.selector import QSelector, pick_order, q_scores
 from memento.memory.retriever import CaseRetriever
@@ -30,6 +31,7 @@ def setup(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 def _expected(bank, net, task: str) -> list[str]:  # type: ignore[no-untyped-def]
     ids, vectors = bank.all_vectors()
+    vectors = read_cases(bank, net.config.case_side, ids, vectors)  # the label side by default
     scores = q_scores(net, bank.embed_query(task), vectors)
     return [ids[i] for i in np.argsort(-scores, kind="stable")]
 

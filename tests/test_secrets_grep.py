@@ -78,7 +78,10 @@ def _pairs(path: Path) -> Path:
         easy = i % 2 == 0
         query = f"{'simple capital city' if easy else 'obscure multi hop'} question {i}"
         for j in range(4):
-            rows.append({"query": query, "case": f"case text {(i + j) % 9}", "truth_label": easy})
+            case = (i + j) % 9
+            label = "positive" if case % 3 else "negative"
+            row = {"query": query, "case": f"case text {case}", "truth_label": easy}
+            rows.append({**row, "case_label": label})
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
 

@@ -104,6 +104,15 @@ def train(
             "cached vectors), or train the network over frozen vectors only (seconds; shareable).",
         ),
     ] = True,
+    case_side: Annotated[
+        str | None,
+        typer.Option(
+            "--case-side",
+            help="What Q reads for a case: 'label' (its task and label as text, embedded once "
+            "and cached by the bank; the default) or 'task' (the task's own vector; for logs "
+            "without case_label).",
+        ),
+    ] = None,
     members: Annotated[
         int | None,
         typer.Option(
@@ -132,7 +141,12 @@ def train(
         overrides["hidden"] = hidden
     if members is not None:
         overrides["encoder_members"] = members
-    config = QConfig.from_dict({**QConfig().to_dict(), **overrides})
+    if case_side is not None:
+        overrides["case_side"] = case_side
+    try:
+        config = QConfig.from_dict({**QConfig().to_dict(), **overrides})
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from None
     try:
         with progress_bar() as progress:
             network, report = train_on_pairs(

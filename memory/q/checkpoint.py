@@ -282,7 +282,8 @@ def checkpoint_from_payload(
         raise CheckpointError(f"{where}: embedding model weights differ from the ones trained on")
     if dim is not None and meta.dim != dim:
         raise CheckpointError(f"{where} expects {meta.dim}-d vectors, the bank has {dim}-d")
-    network = QNetwork(QConfig.from_dict(meta.config))
+    # a config saved before `case_side` existed was trained on the cases' task vectors
+    network = QNetwork(QConfig.from_dict({"case_side": "task", **meta.config}))
     try:
         network.load_state_dict(payload["state_dict"])
     except (KeyError, RuntimeError) as exc:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from memento.memory.labelled import labelled_vectors
 from memento.memory.q.network import QConfig, QNetwork, seed_everything
 
 if TYPE_CHECKING:
@@ -76,19 +77,51 @@ def fresh_network(bank: CaseBank, config: QConfig | None = None) -> QNetwork:
     return QNetwork(config)
 
 
-def case_vectors(bank: CaseBank, ids: Sequence[str]) -> dict[str, np.ndarray]:
-    """The cached vectors of the cases among `ids` still in the bank."""
+def read_cases(
+    bank: CaseBank, side: str, ids: Sequence[str], vectors: np.ndarray | None = None
+) -> np.ndarray:
+    """What a network with `QConfig.case_side == side` reads for these cases, shape (n, d).
+
+    "task": their cached task vectors (`vectors` when the caller has them already); "label":
+    their readings with their labels (`memento.memory.labelled`, embedded on first use).
+
+    Raises:
+        KeyError: naming the ids that are not in the bank.
+    """
+    if side == "label":
+        return labelled_vectors(bank, ids)
+    return bank.vectors(ids) if vectors is None else vectors
+
+
+def case_vectors(bank: CaseBank, ids: Sequence[str], side: str = "task") -> dict[str, np.ndarray]:
+    """What a network reading `side` reads for the cases among `ids` still in the bank."""
     unique = list(dict.fromkeys(ids))
     try:
-        return dict(zip(unique, bank.vectors(unique), strict=True))
+        return dict(zip(unique, read_cases(bank, side, unique), strict=True))
     except KeyError:  # some cases were deleted: keep the others
         found: dict[str, np.ndarray] = {}
         for cid in unique:
             try:
-                found[cid] = bank.vectors([cid])[0]
+                found[cid] = read_cases(bank, side, [cid])[0]
             except KeyError:
                 continue
         return found
+
+
+def case_matrix(
+    bank: CaseBank, side: str, ids: Sequence[str], vectors: np.ndarray
+) -> tuple[list[str], np.ndarray]:
+    """The cases among `ids` still in the bank and what a network reading `side` reads for them.
+
+    `vectors` are the cases' task vectors, as the caller read them with `ids`.
+    """
+    if side == "task":
+        return list(ids), vectors
+    found = case_vectors(bank, ids, side)
+    kept = [cid for cid in ids if cid in found]
+    if not kept:
+        return [], np.zeros((0, vectors.shape[-1]), dtype=np.float32)
+    return kept, np.stack([found[cid] for cid in kept]).astype(np.float32)
 
 
 def read_tasks(network: QNetwork, transitions: Sequence[Transition]) -> list[Transition]:
@@ -100,13 +133,19 @@ def read_tasks(network: QNetwork, transitions: Sequence[Transition]) -> list[Tra
 
 
 def training_rows(
-    bank: CaseBank, transitions: Sequence[Transition], unused_weight: float, dim: int
+    bank: CaseBank,
+    transitions: Sequence[Transition],
+    unused_weight: float,
+    config: QConfig,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Training rows (task vectors, case vectors, rewards, credit weights) of transitions.
 
-    Each shown case still in the bank is one row, weighted by `credit_weights`.
+    Each shown case still in the bank is one row, weighted by `credit_weights`; its vector is
+    the one a network of `config` reads (`read_cases`).
     """
-    vectors = case_vectors(bank, [cid for t in transitions for cid in t.shown_ids])
+    shown = [cid for t in transitions for cid in t.shown_ids]
+    vectors = case_vectors(bank, shown, config.case_side)
+    dim = config.dim
     qs: list[np.ndarray] = []
     cs: list[np.ndarray] = []
     rs: list[float] = []

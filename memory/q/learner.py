@@ -238,7 +238,7 @@ class QLearner:
         """Training rows (task vectors, case vectors, rewards, credit weights) of transitions."""
         unused = self.settings.unused_weight
         read = read_tasks(self.network, transitions)
-        return training_rows(self.bank, read, unused, self.network.config.dim)
+        return training_rows(self.bank, read, unused, self.network.config)
 
     def adopt(self, network: QNetwork, step: int) -> None:
         """Continue training from `network` (e.g. the newest published version), fresh optimizer."""

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 FORMS: tuple[str, ...] = ("mlp", "residual")
 """The network forms `QConfig.form` accepts."""
+CASE_SIDES: tuple[str, ...] = ("task", "label")
+"""What the network reads for a case (`QConfig.case_side`)."""
 
 
 @dataclass(frozen=True)
@@ -76,15 +78,24 @@ class QConfig:
     start, other shuffles; selection still costs one run's pass). On upstream's log 3 members
     gave no clear gain in mean AUC (-0.004 to +0.005 per five splits) at 3x the training time,
     so 1 is the default (docs/numbers.md)."""
+    case_side: str = "label"
+    """What a case is read as: "label", the bank model's vector of "[CASE] task [LABEL] label"
+    (`memento.memory.labelled`, cached beside the task's; what upstream's classifier reads,
+    less the plan), or "task", the case's own task vector. On upstream's log the label side
+    gave higher AUC on all three sets of five splits (docs/numbers.md). A checkpoint saved
+    without the field was trained on tasks (`memento.memory.q.checkpoint` reads it so)."""
 
     def __post_init__(self) -> None:
-        """Reject an unknown network form, a negative prior scale or no encoder members."""
+        """Reject an unknown form or case side, a negative prior scale or no encoder members."""
         if self.form not in FORMS:
             raise ValueError(f"QConfig.form must be one of {FORMS}, got {self.form!r}")
         if self.prior_scale < 0:
             raise ValueError(f"QConfig.prior_scale must be >= 0, got {self.prior_scale}")
         if self.encoder_members < 1:
             raise ValueError(f"QConfig.encoder_members must be >= 1, got {self.encoder_members}")
+        if self.case_side not in CASE_SIDES:
+            sides = CASE_SIDES
+            raise ValueError(f"QConfig.case_side must be one of {sides}, got {self.case_side!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable form."""

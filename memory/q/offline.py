@@ -1,8 +1,9 @@
 """Offline warm start and evaluation of the Q-function on logged pairs (upstream format).
 
-Every distinct text is embedded once (the queries and the shown cases' task texts, exactly as
-the bank embeds a case's task), optionally through an on-disk cache, so training on thousands of
-rows costs a few hundred encoder passes and a few seconds of torch.
+Every distinct text is embedded once (the queries and the shown cases as the network reads them:
+their task texts, or with their labels, exactly as the bank does), optionally through an on-disk
+cache, so training on thousands of rows costs a few hundred encoder passes and a few seconds of
+torch.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch
 
 from memento.infra.progress import ProgressFn
 from memento.memory.q.network import QConfig, QNetwork, predict, seed_everything, train_epochs
-from memento.memory.q.pairs import Pair, split_by_query, unique_texts
+from memento.memory.q.pairs import Pair, read_as, split_by_query, unique_texts
 
 EmbedFn = Callable[[Sequence[str]], np.ndarray]
 """Texts -> unit vectors (n, d) float32."""
@@ -132,6 +133,7 @@ def train_on_pairs(
     cfg = config or QConfig(seed=seed)
     if cfg.seed != seed:
         cfg = QConfig.from_dict({**cfg.to_dict(), "seed": seed})
+    pairs = read_as(pairs, cfg.case_side)
     train, test = split_by_query(pairs, holdout=holdout, seed=seed)
     if not train:
         raise ValueError("no training rows left after the split; lower --holdout")
@@ -184,7 +186,8 @@ def evaluate_on_pairs(
 ) -> dict[str, Any]:
     """Evaluate a trained network on the held-out side of the same by-query split rule."""
     started = time.perf_counter()
-    train, test = split_by_query(pairs, holdout=holdout, seed=seed)
+    read = read_as(pairs, network.config.case_side)
+    train, test = split_by_query(read, holdout=holdout, seed=seed)
     if not test:
         raise ValueError("the held-out side is empty; use --holdout > 0")
     data = read_queries(network, test, tensors_for(test, embed_unique(test, embed)))

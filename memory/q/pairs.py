@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from memento.infra.jsonl import loads_line
+from memento.memory.labelled import labelled_text
 
 UPSTREAM_FIELDS = ("query", "case", "truth_label")
 
@@ -129,6 +130,29 @@ def split_by_query(
     train = [p for p in pairs if p.query not in test_queries]
     test = [p for p in pairs if p.query in test_queries]
     return train, test
+
+
+def read_as(pairs: Sequence[Pair], side: str) -> list[Pair]:
+    """`pairs` with each case text as a network reading `side` (`QConfig.case_side`) reads it.
+
+    "task" keeps the case's task; "label" reads it with its label, as the bank does
+    (`memento.memory.labelled.labelled_text`).
+
+    Raises:
+        ValueError: "label" and a row without a case_label (named by its position and query).
+    """
+    if side == "task":
+        return list(pairs)
+    out: list[Pair] = []
+    for number, p in enumerate(pairs, start=1):
+        if p.case_label is None:
+            raise ValueError(
+                f"pair {number} (query {p.query[:60]!r}) has no case_label, which Q's label case "
+                "side reads; train with the task case side (`memento q train --case-side task`, "
+                "QConfig(case_side='task'))"
+            )
+        out.append(replace(p, case=labelled_text(p.case, p.case_label)))
+    return out
 
 
 def unique_texts(pairs: Iterable[Pair]) -> list[str]:

@@ -1,7 +1,9 @@
 """The parametric read policy: cases ranked by Q(s, c), greedily or sampled from softmax(Q / T).
 
 Scoring reads only cached vectors: the task is embedded once, the candidates' vectors come from
-Chroma, and Q is one batched pass of a small network over them. Small banks (at most
+Chroma (their task vectors, or their readings with their labels for a network whose
+`QConfig.case_side` is "label": `memento.memory.labelled`, one more read by id), and Q is one
+batched pass of a small network over them. Small banks (at most
 `exact_below` cases) are scored exactly over `all_vectors()`; larger ones go through an ANN
 shortlist of `shortlist` (M) candidates from `nearest_vectors()` re-ranked by Q.
 
@@ -15,7 +17,8 @@ own M nearest are searched (`nearest_vectors(namespace=...)`) and re-ranked inst
 
 In exact mode the matrix of `all_vectors()` is kept between queries and re-read when the bank's
 case count changes or after `cache_seconds` (a case's vector never changes once stored, so only
-additions and deletions matter; a delete followed by an add within `cache_seconds` is seen late).
+additions and deletions matter; a delete followed by an add, or a case's new label, within
+`cache_seconds` is seen late).
 The case count itself is re-read at most every `count_seconds` (Chroma's count is not free at
 100k cases), so a case added less than that ago may be missed by one query.
 
@@ -34,13 +37,13 @@ import numpy as np
 import torch
 
 from memento.memory.q.checkpoint import WEIGHTS_FILE, bank_model_hash, load_or_none
+from memento.memory.q.config import LearnerConfig, case_matrix
 from memento.memory.q.network import QNetwork
 from memento.memory.records import Case, ScoredCase
 from memento.memory.similarity import SimilaritySelector
 
 if TYPE_CHECKING:
     from memento.memory.case_bank import CaseBank
-    from memento.memory.q.config import LearnerConfig
 
 Mode = Literal["greedy", "softmax"]
 logger = logging.getLogger(__name__)
@@ -130,7 +133,7 @@ class QSelector:
         self.cache_seconds = cache_seconds
         self.count_seconds = count_seconds
         self._count: tuple[int, float] | None = None
-        self._cache: dict[str | None, tuple[int, float, list[str], np.ndarray]] = {}
+        self._cache: dict[tuple[str | None, str], tuple[int, float, list[str], np.ndarray]] = {}
 
     @property
     def network(self) -> QNetwork | None:
@@ -164,28 +167,31 @@ class QSelector:
         vector: np.ndarray | None = None,
         *,
         filtered: bool = True,
+        side: str = "task",
     ) -> tuple[list[str], np.ndarray, str]:
-        """Ids and cached vectors to score, and how they were found ("exact" or "shortlist").
+        """Ids and the vectors Q reads for them (`QConfig.case_side`), and how they were found.
 
-        The shortlist is the nearest cases to the task's embedding (`vector`, computed here when
-        not given) in `namespace`, or in the whole bank when not `filtered` (`select` then drops
-        other namespaces' picks); exact mode reads the namespace's cases and needs no embedding.
+        "exact" or "shortlist": the shortlist is the nearest cases to the task's embedding
+        (`vector`, computed here when not given) in `namespace`, or in the whole bank when not
+        `filtered` (`select` then drops other namespaces' picks); exact mode reads the
+        namespace's cases and needs no embedding.
         """
         now = time.monotonic()
         if self._count is None or now - self._count[1] >= self.count_seconds:
             self._count = (self.bank.count(), now)
         total = self._count[0]
         if total <= self.exact_below:
-            hit = self._cache.get(namespace)
+            hit = self._cache.get((namespace, side))
             if hit is not None and hit[0] == total and now - hit[1] < self.cache_seconds:
                 return hit[2], hit[3], "exact"
-            ids, vectors = self.bank.all_vectors(namespace)
-            self._cache[namespace] = (total, now, ids, vectors)
+            ids, vectors = case_matrix(self.bank, side, *self.bank.all_vectors(namespace))
+            self._cache[(namespace, side)] = (total, now, ids, vectors)
             return ids, vectors, "exact"
         if vector is None:
             vector = self.bank.embed_query(task)
         within = namespace if filtered else None
         ids, _, vectors = self.bank.nearest_vectors(vector, self.shortlist, namespace=within)
+        ids, vectors = case_matrix(self.bank, side, ids, vectors)
         return ids, vectors, "shortlist"
 
     def select(
@@ -218,7 +224,8 @@ class QSelector:
         tuned = network.encoder
         reading = self.bank.embed_query(task) if tuned is None else tuned.embed([task])[0]
         plain = reading if tuned is None else None
-        ids, vectors, _ = self.candidates(task, namespace, plain, filtered=False)
+        side = network.config.case_side
+        ids, vectors, _ = self.candidates(task, namespace, plain, filtered=False, side=side)
         picked, complete, strays = self._take(
             network, reading, ids, vectors, k, positive, negative, namespace
         )
@@ -226,7 +233,7 @@ class QSelector:
         if strays and (not complete or strays >= len(picked)):
             # other namespaces hold most of the bank-wide shortlist (by the records read), or
             # crowd this one out of it: search the namespace alone, so Q ranks enough of its own
-            ids, vectors, _ = self.candidates(task, namespace, plain)
+            ids, vectors, _ = self.candidates(task, namespace, plain, side=side)
             picked, _, _ = self._take(
                 network, reading, ids, vectors, k, positive, negative, namespace
             )
@@ -303,8 +310,6 @@ class KeptSelectors:
         `settings` gives the candidate search (shortlist, exact_below); None: the defaults.
         """
         if settings is None:
-            from memento.memory.q.config import LearnerConfig
-
             settings = LearnerConfig()
         key = (greedy, temperature)
         kept = self._kept.get(key)

@@ -1,0 +1,109 @@
+"""Each case read with its label, as upstream's classifier reads a case: a second cached vector.
+
+Q's case side (`QConfig.case_side == "label"`, the default) is the bank model's embedding of
+"[CASE] task [LABEL] label" rather than of the task alone: on upstream's log that raised Q's
+held-out AUC on each of three sets of five splits (docs/numbers.md). The vectors sit in a side
+collection `<name>.labelled` (id = the case's id, metadata = the label it was read with). A case
+is embedded when first asked for (`labelled_vectors`) or all at once (`fill_labelled`, off the
+task's path), and its vector is dropped when its label changes (`CaseBank.update`, a fold that
+improves it) or it is deleted, so the next read embeds it again. A process that reads a case
+just before another relabels it may store the old reading after the drop: that case is then read
+with its old label until its label changes again or `fill_labelled(refresh=True)` runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from memento.infra.progress import ProgressFn
+from memento.memory.collection import as_matrix, chunks
+
+if TYPE_CHECKING:
+    from memento.memory.case_bank import CaseBank
+    from memento.memory.records import Case
+
+SUFFIX = ".labelled"
+LABEL_KEY = "label"
+
+
+def labelled_text(task: str, label: str) -> str:
+    """The text a case is read as on the label side (upstream's classifier's case format)."""
+    return f"[CASE] {task} [LABEL] {label}"
+
+
+def labelled_vectors(bank: CaseBank, ids: Sequence[str]) -> np.ndarray:
+    """Unit vectors of these cases read with their labels, shape (len(ids), d).
+
+    Cases never read before are embedded now (one batched pass) and stored.
+
+    Raises:
+        KeyError: naming the ids that are not in the bank.
+    """
+    unique = list(dict.fromkeys(ids))
+    found: dict[str, np.ndarray] = {}
+    side = bank.side_collection(SUFFIX)
+    for chunk in chunks(unique, bank.batch_size):
+        got = side.get(ids=chunk, include=["embeddings"])
+        found.update(zip(got["ids"], as_matrix(got["embeddings"], 0), strict=True))
+    unread = [i for i in unique if i not in found]
+    if unread:
+        cases = bank.get_many(unread)
+        missing = sorted(set(unread) - {c.id for c in cases})
+        if missing:
+            raise KeyError(f"{len(missing)} case id(s) not in the bank, e.g. {missing[:3]}")
+        found.update(_embed(bank, cases))
+    if not ids:
+        return np.zeros((0, bank.dimension or 0), dtype=np.float32)
+    return np.stack([found[i] for i in ids]).astype(np.float32)
+
+
+def fill_labelled(
+    bank: CaseBank,
+    *,
+    namespace: str | None = None,
+    refresh: bool = False,
+    progress: ProgressFn | None = None,
+) -> int:
+    """Embed every case (of a namespace) not read with its label yet; returns how many.
+
+    `refresh` embeds every case again (mends a reading left stale by a concurrent relabel).
+    """
+    cases = bank.list(namespace=namespace)
+    if not refresh:
+        stored: set[str] = set()
+        side = bank.side_collection(SUFFIX)
+        for chunk in chunks([c.id for c in cases], bank.batch_size):
+            stored.update(side.get(ids=chunk, include=[])["ids"])
+        cases = [c for c in cases if c.id not in stored]
+    for start in range(0, len(cases), bank.batch_size):
+        _embed(bank, cases[start : start + bank.batch_size])
+        if progress is not None:
+            done = min(start + bank.batch_size, len(cases))
+            progress("reading cases with their labels", done, len(cases))
+    return len(cases)
+
+
+def forget_labelled(bank: CaseBank, ids: Sequence[str]) -> None:
+    """Drop the stored readings of these cases (their label changed, or they were deleted)."""
+    side = bank.side_collection(SUFFIX)
+    for chunk in chunks(list(dict.fromkeys(ids)), bank.batch_size):
+        side.delete(ids=chunk)
+
+
+def _embed(bank: CaseBank, cases: Sequence[Case]) -> dict[str, np.ndarray]:
+    """Embed and store the label-side readings of `cases`."""
+    if not cases:
+        return {}
+    vectors = bank.embed_texts([labelled_text(c.task, c.label) for c in cases])
+    side = bank.side_collection(SUFFIX)
+    for start in range(0, len(cases), bank.batch_size):
+        part = cases[start : start + bank.batch_size]
+        side.upsert(
+            ids=[c.id for c in part],
+            embeddings=vectors[start : start + len(part)],
+            metadatas=[{LABEL_KEY: c.label} for c in part],
+        )
+    return {c.id: v for c, v in zip(cases, vectors, strict=True)}
