@@ -15,6 +15,7 @@ as `memento demo`.
 
 Writes only under benchmarks/out/sim_ceiling/. Run from the repository root (about 15 minutes):
     .venv/bin/python benchmarks/sim_ceiling.py --seeds 7,11,3 --questions repeat,fresh
+    .venv/bin/python benchmarks/sim_ceiling.py --seeds 1,2,5 --policies similarity,q-mlp,q-mlp@task
     .venv/bin/python benchmarks/sim_ceiling.py --quick    # 1 seed, 2 short epochs (smoke run)
 """
 
@@ -26,6 +27,7 @@ import os
 import shutil
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from memento.graphs.deps import open_learner  # noqa: E402
 from memento.memory.case_bank import CaseBank  # noqa: E402
 from memento.memory.learning import NullLearner  # noqa: E402
+from memento.memory.q.learner import QLearner  # noqa: E402
 from memento.memory.records import ScoredCase  # noqa: E402
 from memento.memory.selection import CaseSelector  # noqa: E402
 from memento.memory.similarity import SimilaritySelector  # noqa: E402
@@ -45,7 +48,10 @@ from memento.sim.families import parse_task, twin  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "out" / "sim_ceiling"
 POLICIES = ("none", "similarity", "q-residual", "q-mlp", "oracle")
-"""No memory, similarity, the Q learner with each network form, and the family oracle."""
+"""No memory, similarity, the Q learner with each network form, and the family oracle.
+
+`--policies` also takes "q-kernel" and a network form on a named case side ("q-mlp@task":
+`QConfig.case_side`; without "@" the default, the label side)."""
 
 
 class FamilyOracle:
@@ -101,19 +107,26 @@ async def run(
     from memento.sim.planner import SimPlannerModel
 
     memory = "none" if policy == "none" else "q"
+    name = policy.replace("-", "_").replace("@", "_")
     bank = None if policy == "none" else CaseBank(
-        path=folder / "banks" / policy, collection=f"sim_{policy.replace('-', '_')}",
+        path=folder / "banks" / policy, collection=f"sim_{name}",
         embeddings=emb, dedup_threshold=config.dedup_threshold,
     )  # fmt: skip
     learner: Any = None
     if policy.startswith("q-"):
+        form, _, side = policy[2:].partition("@")  # "q-mlp@task": that network on that case side
         q_ctx = Context(
-            q_form=policy[2:], q_seed=config.seed, q_shortlist=max(config.q_shortlist, 1),
+            q_form=form, q_seed=config.seed, q_shortlist=max(config.q_shortlist, 1),
             q_exact_below=0 if config.q_shortlist else 10**9, q_lr=config.q_lr,
             q_steps_per_record=config.q_steps_per_record, q_unused_weight=config.q_unused_weight,
             q_share="",
         )  # fmt: skip
         learner = open_learner(q_ctx, bank, folder / policy)
+        if side:  # the same learner, its fresh network reading cases as `side` says
+            assert isinstance(learner, QLearner)  # a network form
+            q_config, settings = replace(learner.network.config, case_side=side), learner.settings
+            learner.close()
+            learner = QLearner.open(bank, folder / policy, q_config, settings)
     elif policy == "oracle" and bank is not None:
         learner = SelectorOnly(FamilyOracle(bank, config.q_shortlist))
     elif bank is not None:
@@ -141,16 +154,17 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="7,11,3")
     parser.add_argument("--questions", default="repeat,fresh", help="protocols, comma-separated")
+    parser.add_argument("--policies", default=",".join(POLICIES), help="comma-separated")
     parser.add_argument(
         "--quick", action="store_true", help="one seed, 2 short epochs, 3 policies (smoke run)"
     )
     args = parser.parse_args()
     small: dict[str, Any] = {}
-    policies = POLICIES
+    policies = tuple(args.policies.split(","))
     if args.quick:  # a smoke run of the same protocol, not a measurement
         args.seeds, args.questions = "7", "repeat"
         small = {"epochs": 2, "tasks_per_family": 2, "couples": 4}
-        policies = ("similarity", "q-residual", "oracle")
+        policies = ("similarity", "q-residual", "q-residual@task", "oracle")
     rows = []
     began = time.perf_counter()
     for questions in args.questions.split(","):
