@@ -11,9 +11,9 @@ Measures, side by side in one run on this machine:
 2. Selection latency per query (query embedding included, k=4) of our QSelector (the
    `memento q train` checkpoint of seed 0, so the task is read by its tuned encoder) over a real
    embedded Chroma bank of 1,278 (upstream cases), 10,000 and 100,000 cases (extra cases are
-   perturbed copies of real vectors, cosine ~0.9 to their source), against the upstream-style
-   classifier that re-encodes every case for every query (measured at 1,278 cases on a few
-   queries, extrapolated linearly to larger banks).
+   perturbed copies of real vectors and of their label-side readings, cosine ~0.9 to their
+   source), against the upstream-style classifier that re-encodes every case for every query
+   (measured at 1,278 cases on a few queries, extrapolated linearly to larger banks).
 3. Cost of one online update step (median, p95), of a full `record` call, and of a full retrain
    from the replay buffer at 1,000 and 10,000 transitions.
 
@@ -786,7 +786,7 @@ def main() -> None:
         "cosine": "cosine similarity",
         "logreg": "logistic regression on [q, c] MiniLM",
         "upstream": f"upstream-style fine-tuned MiniLM pair classifier, {min(args.ft_rows, 5600):,} of 5,600 training rows, {args.ft_epochs} epoch, seeds 0..{args.ft_seeds - 1} only",  # noqa: E501
-        "ours": "**`memento q train`** (QNetwork over cached case vectors, query encoder tuned)",
+        "ours": "**`memento q train`** (QNetwork over cached label-side case readings, query encoder tuned)",  # noqa: E501
         "ours_soup": "`memento q train --members 3` (the weight average of 3 tuned runs)",
         "ours_frozen": "`memento q train --frozen-encoder` (QNetwork over cached vectors only)",
         "kernel_raw": "kernel estimate (library default KernelConfig, features raw)",
