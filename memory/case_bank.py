@@ -31,6 +31,7 @@ from memento.memory.collection import (
     open_collection,
     pages,
     query_matching,
+    require_all,
 )
 from memento.memory.embeddings import default_embeddings, embedding_model_id
 from memento.memory.labelled import forget_labelled
@@ -133,12 +134,24 @@ class CaseBank:
         """The Chroma client (shared by banks at the same location)."""
         return self._client
 
-    def side_collection(self, suffix: str) -> Any:
-        """A helper collection `<name><suffix>` next to the cases (created once, then cached)."""
+    def side_collection(self, suffix: str, *, create: bool = True) -> Any:
+        """A helper collection `<name><suffix>` next to the cases (created once, then cached).
+
+        With `create=False`, None when it does not exist yet (nothing to drop from it).
+        """
         if suffix not in self._sides:
-            self._sides[suffix] = self._client.get_or_create_collection(
-                f"{self._collection.name}{suffix}", embedding_function=None
-            )
+            name = f"{self._collection.name}{suffix}"
+            if create:
+                self._sides[suffix] = self._client.get_or_create_collection(
+                    name, embedding_function=None
+                )
+            else:
+                from chromadb.errors import NotFoundError
+
+                try:
+                    self._sides[suffix] = self._client.get_collection(name, embedding_function=None)
+                except NotFoundError:
+                    return None
         return self._sides[suffix]
 
     @property
@@ -379,6 +392,18 @@ class CaseBank:
             for cid, dist, meta, doc, _ in hits
         ]
 
+    def nearest_ids(
+        self,
+        vector: np.ndarray,
+        k: int,
+        *,
+        namespace: str | None = None,
+        label: Label | None = None,
+    ) -> tuple[list[str], np.ndarray]:
+        """ANN shortlist without the vectors: (ids, cosine scores (k,)), best first."""
+        ids, scores, _ = self._nearest(vector, k, namespace, label, with_vectors=False)
+        return ids, scores
+
     def nearest_vectors(
         self,
         vector: np.ndarray,
@@ -388,6 +413,17 @@ class CaseBank:
         label: Label | None = None,
     ) -> tuple[list[str], np.ndarray, np.ndarray]:
         """ANN shortlist: (ids, cosine scores (k,), cached vectors (k, d)) from Chroma."""
+        return self._nearest(vector, k, namespace, label, with_vectors=True)
+
+    def _nearest(
+        self,
+        vector: np.ndarray,
+        k: int,
+        namespace: str | None,
+        label: Label | None,
+        *,
+        with_vectors: bool,
+    ) -> tuple[list[str], np.ndarray, np.ndarray]:
         dim = self.dimension or int(np.asarray(vector).shape[-1])
         if k <= 0:
             return [], np.zeros(0, dtype=np.float32), np.zeros((0, dim), dtype=np.float32)
@@ -397,10 +433,12 @@ class CaseBank:
             k,
             namespace=namespace,
             label=label,
-            include=["embeddings"],
+            include=["embeddings"] if with_vectors else [],
         )
         ids = [h[0] for h in hits]
         scores = np.asarray([1.0 - h[1] for h in hits], dtype=np.float32)
+        if not with_vectors:
+            return ids, scores, np.zeros((0, dim), dtype=np.float32)
         vectors = as_matrix([h[4] for h in hits] if hits else None, dim)
         return ids, scores, vectors
 
@@ -415,12 +453,14 @@ class CaseBank:
             got = self._collection.get(ids=chunk, include=["embeddings"])
             for cid, vec in zip(got["ids"], as_matrix(got["embeddings"], 0), strict=True):
                 found[cid] = vec
-        missing = [i for i in ids if i not in found]
-        if missing:
-            raise KeyError(f"{len(missing)} case id(s) not in the bank, e.g. {missing[:3]}")
+        require_all(ids, found)
         if not ids:
             return np.zeros((0, self.dimension or 0), dtype=np.float32)
         return np.stack([found[i] for i in ids]).astype(np.float32)
+
+    def all_ids(self, namespace: str | None = None) -> list[str]:
+        """Ids of every case (in a namespace), in the order `all_vectors` reads them."""
+        return [cid for page in self._pages_of(where_filter(namespace), []) for cid in page["ids"]]
 
     def all_vectors(self, namespace: str | None = None) -> tuple[list[str], np.ndarray]:
         """Ids and cached embeddings of every case (in a namespace), for exact scoring."""

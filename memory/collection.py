@@ -7,7 +7,7 @@ function, records the embedding model that builds it and refuses to open it with
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -98,6 +98,13 @@ def chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
     """Consecutive slices of at most `size` items."""
     for start in range(0, len(items), size):
         yield list(items[start : start + size])
+
+
+def require_all(ids: Sequence[str], found: Collection[str]) -> None:
+    """Raise KeyError naming the ids (at most three) that were asked for but not found."""
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise KeyError(f"{len(missing)} case id(s) not in the bank, e.g. {missing[:3]}")
 
 
 def auth_headers(settings: Settings) -> dict[str, str] | None:

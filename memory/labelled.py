@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from memento.infra.progress import ProgressFn
-from memento.memory.collection import as_matrix, chunks
+from memento.memory.collection import as_matrix, chunks, require_all
 
 if TYPE_CHECKING:
     from memento.memory.case_bank import CaseBank
@@ -51,9 +51,7 @@ def labelled_vectors(bank: CaseBank, ids: Sequence[str]) -> np.ndarray:
     unread = [i for i in unique if i not in found]
     if unread:
         cases = bank.get_many(unread)
-        missing = sorted(set(unread) - {c.id for c in cases})
-        if missing:
-            raise KeyError(f"{len(missing)} case id(s) not in the bank, e.g. {missing[:3]}")
+        require_all(unread, {c.id for c in cases})
         found.update(_embed(bank, cases))
     if not ids:
         return np.zeros((0, bank.dimension or 0), dtype=np.float32)
@@ -88,7 +86,9 @@ def fill_labelled(
 
 def forget_labelled(bank: CaseBank, ids: Sequence[str]) -> None:
     """Drop the stored readings of these cases (their label changed, or they were deleted)."""
-    side = bank.side_collection(SUFFIX)
+    side = bank.side_collection(SUFFIX, create=False)
+    if side is None:  # nothing was ever read with its label
+        return
     for chunk in chunks(list(dict.fromkeys(ids)), bank.batch_size):
         side.delete(ids=chunk)
 

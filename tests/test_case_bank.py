@@ -176,6 +176,9 @@ def test_vectors_are_read_back_not_reembedded(tmp_path: Path) -> None:
     assert matrix.dtype == np.float32
     assert sl_ids[0] == ids[2] and scores.shape == (2,) and sl_vecs.shape == (2, 64)
     np.testing.assert_allclose(sl_vecs[0], got[0], atol=1e-6)
+    only_ids, only_scores = bank.nearest_ids(got[0], 2)  # the same search, vectors left out
+    assert only_ids == sl_ids and np.allclose(only_scores, scores)
+    assert bank.all_ids() == all_ids
     with pytest.raises(KeyError):
         bank.vectors(["missing"])
 

@@ -129,6 +129,22 @@ def test_delete_by_id_and_namespace(tmp_path: Path) -> None:
     assert runner.invoke(app, ["cases", "delete", "--all"]).exit_code != 0
 
 
+def test_fill_labelled_reads_only_the_unread(tmp_path: Path) -> None:
+    path = upstream_file(tmp_path / "m.jsonl", ROWS)
+    runner.invoke(app, ["cases", "import", str(path)])
+    runner.invoke(app, ["cases", "import", str(path), "--namespace", "b"])
+
+    def fill(*args: str) -> dict[str, int]:
+        result = runner.invoke(app, ["cases", "fill-labelled", "--json", *args])
+        assert result.exit_code == 0, result.output
+        return dict(json.loads(result.stdout))
+
+    assert fill("--namespace", "b") == {"read": 3, "count": 3}
+    assert fill() == {"read": 3, "count": 6}  # the other namespace's three
+    assert fill() == {"read": 0, "count": 6}
+    assert fill("--refresh", "-n", "b") == {"read": 3, "count": 3}
+
+
 def test_bad_options_fail_cleanly(tmp_path: Path) -> None:
     path = upstream_file(tmp_path / "m.jsonl", ROWS)
     assert runner.invoke(app, ["cases", "import", str(path), "--format", "csv"]).exit_code == 2

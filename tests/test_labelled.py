@@ -135,3 +135,32 @@ def test_selector_ranks_by_what_the_network_reads(tmp_path: Path) -> None:
         sel = QSelector(bank, network=QNetwork(toy_config(dim=dim)), exact_below=exact_below)
         ids, vectors, _ = sel.candidates(query, None, side="label")
         assert np.allclose(vectors, labelled_vectors(bank, ids))
+
+
+def test_a_bank_never_read_with_labels_gets_no_side_collection(bank: CaseBank) -> None:
+    a, b = bank.add_cases([make_case("alpha river question", label="negative")]) + bank.add_cases(
+        [make_case("beta desert question")]
+    )
+    bank.update(a, reward=1.0)  # a relabel and a delete: nothing to drop, nothing created
+    bank.delete([b])
+    names = {c.name for c in bank.client.list_collections()}
+    assert f"{bank.collection.name}{SUFFIX}" not in names
+    labelled_vectors(bank, [a])
+    assert f"{bank.collection.name}{SUFFIX}" in {c.name for c in bank.client.list_collections()}
+
+
+def test_a_label_side_selection_reads_no_task_vectors(
+    bank: CaseBank, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The search gives ids only: the network reads the labelled readings, not task vectors."""
+    bank.add_cases([make_case(f"topic {w} question") for w in ("one", "two", "three")])
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("task vectors read for a label-side network")
+
+    for name in ("all_vectors", "nearest_vectors", "vectors"):
+        monkeypatch.setattr(bank, name, refuse)
+    net = QNetwork(toy_config(case_side="label"))
+    for exact_below in (10**6, 0):
+        picked = QSelector(bank, network=net, exact_below=exact_below).select("topic two", k=2)
+        assert len(picked) == 2

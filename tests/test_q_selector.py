@@ -182,15 +182,20 @@ def test_scoring_waits_for_a_training_step_of_the_same_network() -> None:
 
 
 def _spy_searches(bank, monkeypatch: pytest.MonkeyPatch) -> list[str | None]:  # type: ignore[no-untyped-def]
-    """Record the namespace of each shortlist search the bank is asked for."""
+    """Record the namespace of each shortlist search the bank is asked for (either form)."""
     seen: list[str | None] = []
-    search = bank.nearest_vectors
 
-    def spy(vector, k, **kwargs):  # type: ignore[no-untyped-def]
-        seen.append(kwargs.get("namespace"))
-        return search(vector, k, **kwargs)
+    def spying(name: str):  # type: ignore[no-untyped-def]
+        search = getattr(bank, name)
 
-    monkeypatch.setattr(bank, "nearest_vectors", spy)
+        def spy(vector, k, **kwargs):  # type: ignore[no-untyped-def]
+            seen.append(kwargs.get("namespace"))
+            return search(vector, k, **kwargs)
+
+        return spy
+
+    for name in ("nearest_vectors", "nearest_ids"):
+        monkeypatch.setattr(bank, name, spying(name))
     return seen
 
 

@@ -137,6 +137,33 @@ def export_cases(
     typer.echo(f"exported {written} cases to {path}", err=True)
 
 
+@app.command("fill-labelled")
+def fill_labelled_cases(
+    namespace: Namespace = None,
+    refresh: Annotated[
+        bool, typer.Option("--refresh", help="Read every case again, not only the unread.")
+    ] = False,
+    home: Home = None,
+    chroma_url: ChromaUrl = None,
+    as_json: AsJson = False,
+) -> None:
+    """Read each case with its label now (Q's label case side), so no selection waits for it.
+
+    A network-form Q reads "[CASE] task [LABEL] label"; a case not read yet is embedded at its
+    first selection. Run this after importing a bank that a network form will select from.
+    """
+    from memento.infra.progress import progress_bar
+    from memento.memory.labelled import fill_labelled
+
+    bank = _open_bank(home, chroma_url)
+    with progress_bar() as progress:
+        read = fill_labelled(bank, namespace=namespace, refresh=refresh, progress=progress)
+    if as_json:
+        typer.echo(json.dumps({"read": read, "count": bank.count(namespace)}))
+    else:
+        typer.echo(f"read {read} cases with their labels of {bank.count(namespace)}")
+
+
 @app.command("stats")
 def stats(home: Home = None, chroma_url: ChromaUrl = None, as_json: AsJson = False) -> None:
     """Counts by label and namespace, and the embedding model of the bank."""

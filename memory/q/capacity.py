@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from memento.memory.q.config import case_matrix, read_tasks
+from memento.memory.q.config import all_cases, read_tasks
 from memento.memory.q.selector import q_scores
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ def case_values(
     """The eviction value of every case of `namespace` (see the module docstring)."""
     s = settings
     cases = {c.id: c for c in bank.list(namespace=namespace)}
-    ids, vectors = case_matrix(bank, network.config.case_side, *bank.all_vectors(namespace))
+    ids, vectors = all_cases(bank, network.config.case_side, namespace)
     recent = read_tasks(network, replay.recent(s.recent_tasks, namespace=namespace))
     q_mean = np.zeros(len(ids), dtype=np.float64)
     for t in recent:

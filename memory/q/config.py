@@ -109,19 +109,42 @@ def case_vectors(bank: CaseBank, ids: Sequence[str], side: str = "task") -> dict
 
 
 def case_matrix(
-    bank: CaseBank, side: str, ids: Sequence[str], vectors: np.ndarray
+    bank: CaseBank, side: str, ids: Sequence[str], vectors: np.ndarray | None = None
 ) -> tuple[list[str], np.ndarray]:
     """The cases among `ids` still in the bank and what a network reading `side` reads for them.
 
-    `vectors` are the cases' task vectors, as the caller read them with `ids`.
+    `vectors`: the cases' task vectors when the caller read them with `ids` (task side only).
     """
-    if side == "task":
+    if side == "task" and vectors is not None:
         return list(ids), vectors
     found = case_vectors(bank, ids, side)
     kept = [cid for cid in ids if cid in found]
     if not kept:
-        return [], np.zeros((0, vectors.shape[-1]), dtype=np.float32)
+        return [], np.zeros((0, bank.dimension or 0), dtype=np.float32)
     return kept, np.stack([found[cid] for cid in kept]).astype(np.float32)
+
+
+def all_cases(
+    bank: CaseBank, side: str, namespace: str | None = None
+) -> tuple[list[str], np.ndarray]:
+    """Every case (of a namespace) and what a network reading `side` reads for it."""
+    if side == "task":
+        return bank.all_vectors(namespace)
+    return case_matrix(bank, side, bank.all_ids(namespace))
+
+
+def nearest_cases(
+    bank: CaseBank, side: str, vector: np.ndarray, k: int, namespace: str | None = None
+) -> tuple[list[str], np.ndarray]:
+    """The `k` cases nearest to a task vector and what a network reading `side` reads for them.
+
+    The task vectors come with the search on the task side; the label side searches ids only.
+    """
+    if side == "task":
+        ids, _, vectors = bank.nearest_vectors(vector, k, namespace=namespace)
+        return ids, vectors
+    ids, _ = bank.nearest_ids(vector, k, namespace=namespace)
+    return case_matrix(bank, side, ids)
 
 
 def read_tasks(network: QNetwork, transitions: Sequence[Transition]) -> list[Transition]:

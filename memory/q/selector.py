@@ -2,10 +2,11 @@
 
 Scoring reads only cached vectors: the task is embedded once, the candidates' vectors come from
 Chroma (their task vectors, or their readings with their labels for a network whose
-`QConfig.case_side` is "label": `memento.memory.labelled`, one more read by id), and Q is one
-batched pass of a small network over them. Small banks (at most
-`exact_below` cases) are scored exactly over `all_vectors()`; larger ones go through an ANN
-shortlist of `shortlist` (M) candidates from `nearest_vectors()` re-ranked by Q.
+`QConfig.case_side` is "label": `memento.memory.labelled`, one more read by id, after a search
+that returns ids only), and Q is one batched pass of a small network over them. Small banks (at
+most `exact_below` cases) are scored exactly over all of them (`memory.q.config.all_cases`);
+larger ones go through an ANN shortlist of `shortlist` (M) candidates
+(`memory.q.config.nearest_cases`) re-ranked by Q.
 
 The shortlist is searched over the whole bank, and a case outside the task's namespace is dropped
 when its record is read (the k picked are read anyway): asking Chroma for the namespace of M
@@ -13,9 +14,9 @@ candidates up front reads M records (~9 ms at M=128), a third of a selection at 
 bank of one namespace nothing changes; in a mixed one the namespace's share of the M nearest is
 re-ranked. When the records read show other namespaces holding about half of it or more (as many
 of their cases read as picks), or leave fewer than k of the namespace's cases, the namespace's
-own M nearest are searched (`nearest_vectors(namespace=...)`) and re-ranked instead.
+own M nearest are searched (with `namespace=...`) and re-ranked instead.
 
-In exact mode the matrix of `all_vectors()` is kept between queries and re-read when the bank's
+In exact mode the matrix of all cases is kept between queries and re-read when the bank's
 case count changes or after `cache_seconds` (a case's vector never changes once stored, so only
 additions and deletions matter; a delete followed by an add, or a case's new label, within
 `cache_seconds` is seen late).
@@ -37,7 +38,7 @@ import numpy as np
 import torch
 
 from memento.memory.q.checkpoint import WEIGHTS_FILE, bank_model_hash, load_or_none
-from memento.memory.q.config import LearnerConfig, case_matrix
+from memento.memory.q.config import LearnerConfig, all_cases, nearest_cases
 from memento.memory.q.network import QNetwork
 from memento.memory.records import Case, ScoredCase
 from memento.memory.similarity import SimilaritySelector
@@ -184,14 +185,13 @@ class QSelector:
             hit = self._cache.get((namespace, side))
             if hit is not None and hit[0] == total and now - hit[1] < self.cache_seconds:
                 return hit[2], hit[3], "exact"
-            ids, vectors = case_matrix(self.bank, side, *self.bank.all_vectors(namespace))
+            ids, vectors = all_cases(self.bank, side, namespace)
             self._cache[(namespace, side)] = (total, now, ids, vectors)
             return ids, vectors, "exact"
         if vector is None:
             vector = self.bank.embed_query(task)
         within = namespace if filtered else None
-        ids, _, vectors = self.bank.nearest_vectors(vector, self.shortlist, namespace=within)
-        ids, vectors = case_matrix(self.bank, side, ids, vectors)
+        ids, vectors = nearest_cases(self.bank, side, vector, self.shortlist, within)
         return ids, vectors, "shortlist"
 
     def select(
