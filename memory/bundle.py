@@ -5,19 +5,24 @@ The bundle is a zip archive:
   "embedding_model", "dim", "counts", "config"} (the config holds no secrets);
 - `cases.jsonl`: one case per line (every field, counters included) with its cached `vector`;
 - `replay.jsonl`: the replay buffer's transitions;
-- `q/q.pt`, `q/q.json`: the Q checkpoint and its sidecar, when there is one.
+- `labelled.jsonl`: the cases' stored readings with their labels (`memento.memory.labelled`),
+  {"id", "label", "vector"} per line, so a network-form Q does not embed them again;
+- `q/q.pt`, `q/q.json`: the Q checkpoint and its sidecar, when there is one, and
+  `q/q_encoder-<digest>.pt`, the tuned query encoder it reads tasks through, when it has one.
 
 Loading checks everything before it writes. Into an empty store it just loads; into a non-empty
 one it needs a mode: "replace" (the store's cases, replay and checkpoint are replaced; the old
 cases are put back if writing the new ones fails) or "merge" (cases are added with the bank's
 near-duplicate rule, transitions appended, and the store's own checkpoint kept when it has one).
-Cases are written with the bundle's vectors, so nothing is re-encoded.
+Cases are written with the bundle's vectors, so nothing is re-encoded; their readings are kept
+for the cases that still hold the label they were read with.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -27,7 +32,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from memento.memory.q.checkpoint import SIDECAR_FILE, WEIGHTS_FILE
+from memento.memory.labelled import keep_readings, stored_readings
+from memento.memory.q.checkpoint import SIDECAR_FILE, WEIGHTS_FILE, checkpoint_files
 from memento.memory.q.replay import REPLAY_FILE, ReplayBuffer, Transition
 from memento.memory.records import Case, utc_now
 
@@ -36,6 +42,8 @@ if TYPE_CHECKING:
 
 BUNDLE_FORMAT = "memento-memory-bundle"
 BUNDLE_VERSION = 1
+_ENCODER_MEMBER = re.compile(r"q/q_encoder-[0-9a-f]+\.pt")
+"""A tuned query encoder in the bundle (a plain name: nothing is written outside `q_dir`)."""
 LoadMode = Literal["replace", "merge"]
 
 
@@ -76,10 +84,18 @@ def save_bundle(
                     lines.append(json.dumps(row, ensure_ascii=False))
             zf.writestr("cases.jsonl", "\n".join(lines))
             zf.writestr("replay.jsonl", "\n".join(json.dumps(r) for r in replay))
-            for name in (WEIGHTS_FILE, SIDECAR_FILE):
-                if (q_dir / name).is_file():
-                    zf.write(q_dir / name, f"q/{name}")
-                    manifest["counts"]["q_checkpoint"] = 1
+            readings = stored_readings(bank, ids)
+            zf.writestr(
+                "labelled.jsonl",
+                "\n".join(
+                    json.dumps({"id": cid, "label": label, "vector": [float(x) for x in vec]})
+                    for cid, (label, vec) in readings.items()
+                ),
+            )
+            for name in checkpoint_files(q_dir):
+                zf.write(q_dir / name, f"q/{name}")
+            if (q_dir / WEIGHTS_FILE).is_file():
+                manifest["counts"]["q_checkpoint"] = 1
             zf.writestr("manifest.json", json.dumps(manifest, indent=2, sort_keys=True))
         os.replace(tmp, path)
     except BaseException:
@@ -142,6 +158,28 @@ def read_bundle(
     return manifest, cases, matrix, transitions
 
 
+def read_readings(path: Path | str) -> dict[str, tuple[str, np.ndarray]]:
+    """The cases' readings with their labels a bundle carries: id -> (label, vector).
+
+    Bundles written before readings were carried have none ({}): they are embedded on first use.
+
+    Raises:
+        BundleError: naming the line of the first malformed reading.
+    """
+    path = Path(path)
+    readings: dict[str, tuple[str, np.ndarray]] = {}
+    with zipfile.ZipFile(path) as zf:
+        if "labelled.jsonl" not in zf.namelist():
+            return readings
+        for number, row in _jsonl(zf, path, "labelled.jsonl"):
+            try:
+                vector = np.asarray([float(x) for x in row["vector"]], dtype=np.float32)
+                readings[str(row["id"])] = (str(row["label"]), vector)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise BundleError(f"{path}!labelled.jsonl:{number}: {exc!r}") from exc
+    return readings
+
+
 def _json_member(zf: zipfile.ZipFile, path: Path, name: str) -> dict[str, Any]:
     try:
         value = json.loads(zf.read(name).decode("utf-8"))
@@ -200,6 +238,11 @@ def load_bundle(
     """
     q_dir = Path(q_dir)
     manifest, cases, vectors, transitions = read_bundle(path)
+    readings = read_readings(path)
+    dim = vectors.shape[1] if len(cases) else None
+    odd = [cid for cid, (_, v) in readings.items() if dim is not None and v.shape != (dim,)]
+    if odd:
+        raise BundleError(f"{path}!labelled.jsonl: the reading of {odd[0]} is not {dim}-d")
     if manifest.get("embedding_model") != bank.embedding_model:
         raise BundleError(
             f"{path}: bundle vectors come from {manifest.get('embedding_model')!r}, "
@@ -230,6 +273,7 @@ def load_bundle(
         buf.add_many(transitions)
     finally:
         buf.close()
+    kept = keep_readings(bank, readings)  # a case folded into another or relabelled: read again
     took_checkpoint = _restore_checkpoint(Path(path), q_dir, keep_current=mode == "merge")
     return {
         "mode": mode or "load",
@@ -237,6 +281,7 @@ def load_bundle(
         "cases_merged": report.merged,
         "cases_existing": report.existing,
         "transitions": len(transitions),
+        "readings": kept,
         "q_checkpoint": took_checkpoint,
         "bundle_created_at": manifest.get("created_at"),
     }
@@ -249,7 +294,8 @@ def _restore_checkpoint(path: Path, q_dir: Path, *, keep_current: bool) -> bool:
         names = set(zf.namelist())
         if f"q/{WEIGHTS_FILE}" not in names:
             return False
-        for name in (WEIGHTS_FILE, SIDECAR_FILE):
+        encoders = sorted(n[2:] for n in names if _ENCODER_MEMBER.fullmatch(n))
+        for name in (*encoders, WEIGHTS_FILE, SIDECAR_FILE):  # what q.json names comes first
             if f"q/{name}" in names:
                 fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=q_dir)
                 with os.fdopen(fd, "wb") as handle:

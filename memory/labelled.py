@@ -84,6 +84,41 @@ def fill_labelled(
     return len(cases)
 
 
+def stored_readings(bank: CaseBank, ids: Sequence[str]) -> dict[str, tuple[str, np.ndarray]]:
+    """The readings stored for these cases: id -> (the label read, the vector); unread left out."""
+    side = bank.side_collection(SUFFIX, create=False)
+    if side is None:
+        return {}
+    out: dict[str, tuple[str, np.ndarray]] = {}
+    for chunk in chunks(list(dict.fromkeys(ids)), bank.batch_size):
+        got = side.get(ids=chunk, include=["embeddings", "metadatas"])
+        for cid, meta, vec in zip(
+            got["ids"], got["metadatas"], as_matrix(got["embeddings"], 0), strict=True
+        ):
+            out[cid] = (str((meta or {}).get(LABEL_KEY, "")), vec)
+    return out
+
+
+def keep_readings(bank: CaseBank, readings: dict[str, tuple[str, np.ndarray]]) -> int:
+    """Store readings taken elsewhere (a memory bundle) for the cases that hold that label now.
+
+    A reading of a case not in the bank, or read with another label, is skipped. Returns how
+    many were stored.
+    """
+    current = {c.id: c.label for c in bank.get_many(list(readings))}
+    kept = [cid for cid, (label, _) in readings.items() if current.get(cid) == label]
+    if not kept:
+        return 0
+    side = bank.side_collection(SUFFIX)
+    for chunk in chunks(kept, bank.batch_size):
+        side.upsert(
+            ids=chunk,
+            embeddings=np.stack([readings[cid][1] for cid in chunk]).astype(np.float32),
+            metadatas=[{LABEL_KEY: readings[cid][0]} for cid in chunk],
+        )
+    return len(kept)
+
+
 def forget_labelled(bank: CaseBank, ids: Sequence[str]) -> None:
     """Drop the stored readings of these cases (their label changed, or they were deleted)."""
     side = bank.side_collection(SUFFIX, create=False)

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from memento.cli.main import app
 from memento.memory.bundle import BundleError, load_bundle, read_bundle, save_bundle
 from memento.memory.case_bank import CaseBank
+from memento.memory.labelled import keep_readings, labelled_vectors
 from memento.memory.q.checkpoint import load_checkpoint
 from memento.memory.q.learner import QLearner
 from memento.testing import HashEmbeddings, make_case
@@ -48,6 +49,35 @@ def test_round_trip_into_an_empty_store(tmp_path: Path) -> None:
     assert load_checkpoint(tmp_path / "dst" / "q").meta.version == src_meta.version
     again = QLearner(target, tmp_path / "dst" / "q", toy_config())
     assert [t.key for t in again.replay.all()] == ["k1", "k2"]
+
+
+class CountingEmbeddings(HashEmbeddings):
+    """Hashed embeddings that count the texts they embed."""
+
+    def __init__(self) -> None:
+        super().__init__(DIM)
+        self.texts = 0
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed and count."""
+        self.texts += len(texts)
+        return super().embed_documents(texts)
+
+
+def test_readings_with_labels_travel_and_are_not_embedded_again(tmp_path: Path) -> None:
+    bank, q_dir = _filled(tmp_path)
+    ids = bank.all_ids()
+    read = labelled_vectors(bank, ids)
+    save_bundle(tmp_path / "m.zip", bank, q_dir)
+    counting = CountingEmbeddings()
+    target = CaseBank(path=tmp_path / "dst" / "chroma", embeddings=counting, dedup_threshold=None)
+    summary = load_bundle(tmp_path / "m.zip", target, tmp_path / "dst" / "q")
+    assert summary["readings"] == 12 and counting.texts == 0  # cases and readings as stored
+    assert np.allclose(labelled_vectors(target, ids), read) and counting.texts == 0
+    case = target.get(ids[0])
+    assert case is not None and case.label == "positive"
+    other = {ids[0]: ("negative", read[0])}  # read with a label the case no longer holds
+    assert keep_readings(target, other) == 0
 
 
 def test_non_empty_store_needs_a_mode(tmp_path: Path) -> None:
@@ -88,6 +118,16 @@ def test_bad_bundles_are_refused_without_writing(tmp_path: Path) -> None:
     )
     with pytest.raises(BundleError, match="other"):
         load_bundle(good, other, tmp_path / "o" / "q")
+    odd = tmp_path / "odd.zip"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(odd, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            if name == "labelled.jsonl":
+                data = b'{"id": "x", "label": "positive"}'
+            dst.writestr(name, data)
+    with pytest.raises(BundleError, match=r"labelled\.jsonl:1.*vector"):
+        load_bundle(odd, target, tmp_path / "dst" / "q")
+    assert target.count() == 0
     newer = tmp_path / "newer.zip"
     with zipfile.ZipFile(good) as src, zipfile.ZipFile(newer, "w") as dst:
         for name in src.namelist():

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from memento.memory.bundle import load_bundle, save_bundle
 from memento.memory.case_bank import CaseBank
 from memento.memory.q.checkpoint import (
     CheckpointError,
@@ -206,3 +207,19 @@ def test_selector_and_learner_read_tasks_through_the_encoder(trained, tmp_path: 
     queries, _, _, _ = learner.rows([t])
     assert torch.allclose(queries, torch.from_numpy(np.stack([tuned] * 3)), atol=1e-6)
     learner.close()
+
+
+def test_a_memory_bundle_carries_the_encoder(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A bundle of a store whose checkpoint reads through a tuned encoder loads elsewhere whole."""
+    net, _, _ = trained
+    bank = CaseBank(path=tmp_path / "src" / "chroma", embeddings=EMB, dedup_threshold=None)
+    bank.add_cases([make_case("case 1 about rivers")])
+    save_checkpoint(tmp_path / "src" / "q", net, embedding_model=bank.embedding_model, step=1)
+    stale = tmp_path / "src" / "q" / ENCODER_PATTERN.format(digest="0" * 16)
+    stale.write_bytes(b"an older version's encoder: not part of the checkpoint")
+    save_bundle(tmp_path / "m.zip", bank, tmp_path / "src" / "q")
+    target = CaseBank(path=tmp_path / "dst" / "chroma", embeddings=EMB, dedup_threshold=None)
+    load_bundle(tmp_path / "m.zip", target, tmp_path / "dst" / "q")
+    assert not (tmp_path / "dst" / "q" / stale.name).exists()
+    loaded = load_checkpoint(tmp_path / "dst" / "q", embedding_model=MODEL).network
+    assert loaded.encoder is not None and loaded.encoder.digest() == net.config.query_encoder

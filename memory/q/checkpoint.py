@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-from memento.memory.q.encoder import load_encoder, save_encoder
+from memento.memory.q.encoder import ENCODER_PATTERN, load_encoder, save_encoder
 from memento.memory.q.encoder import state_digest as tensors_digest
 from memento.memory.q.network import QConfig, QNetwork
 from memento.memory.records import utc_now
@@ -170,6 +170,25 @@ def current_version(directory: Path | str) -> int:
         return int(raw.get("version", 0))
     except (OSError, ValueError, TypeError, AttributeError):
         return 0
+
+
+def checkpoint_files(directory: Path | str) -> list[str]:
+    """Names of the files the checkpoint in `directory` is made of, dependencies first.
+
+    The tuned query encoder its sidecar names (when it reads tasks through one), then `q.pt`
+    and `q.json`; only the files that exist. A copy of these files is a whole checkpoint.
+    """
+    directory = Path(directory)
+    names = []
+    try:
+        raw = json.loads((directory / SIDECAR_FILE).read_text(encoding="utf-8"))
+        digest = raw["config"].get("query_encoder")
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        digest = None
+    if digest:
+        names.append(ENCODER_PATTERN.format(digest=digest))
+    names += [WEIGHTS_FILE, SIDECAR_FILE]
+    return [name for name in names if (directory / name).is_file()]
 
 
 def save_checkpoint(
