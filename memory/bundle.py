@@ -92,9 +92,10 @@ def save_bundle(
                     for cid, (label, vec) in readings.items()
                 ),
             )
-            for name in checkpoint_files(q_dir):
+            files = checkpoint_files(q_dir)
+            for name in files:
                 zf.write(q_dir / name, f"q/{name}")
-            if (q_dir / WEIGHTS_FILE).is_file():
+            if WEIGHTS_FILE in files:
                 manifest["counts"]["q_checkpoint"] = 1
             zf.writestr("manifest.json", json.dumps(manifest, indent=2, sort_keys=True))
         os.replace(tmp, path)

@@ -107,15 +107,9 @@ def keep_readings(bank: CaseBank, readings: dict[str, tuple[str, np.ndarray]]) -
     """
     current = {c.id: c.label for c in bank.get_many(list(readings))}
     kept = [cid for cid, (label, _) in readings.items() if current.get(cid) == label]
-    if not kept:
-        return 0
-    side = bank.side_collection(SUFFIX)
-    for chunk in chunks(kept, bank.batch_size):
-        side.upsert(
-            ids=chunk,
-            embeddings=np.stack([readings[cid][1] for cid in chunk]).astype(np.float32),
-            metadatas=[{LABEL_KEY: readings[cid][0]} for cid in chunk],
-        )
+    if kept:
+        vectors = np.stack([readings[cid][1] for cid in kept]).astype(np.float32)
+        _store(bank, kept, [readings[cid][0] for cid in kept], vectors)
     return len(kept)
 
 
@@ -133,12 +127,17 @@ def _embed(bank: CaseBank, cases: Sequence[Case]) -> dict[str, np.ndarray]:
     if not cases:
         return {}
     vectors = bank.embed_texts([labelled_text(c.task, c.label) for c in cases])
-    side = bank.side_collection(SUFFIX)
-    for start in range(0, len(cases), bank.batch_size):
-        part = cases[start : start + bank.batch_size]
-        side.upsert(
-            ids=[c.id for c in part],
-            embeddings=vectors[start : start + len(part)],
-            metadatas=[{LABEL_KEY: c.label} for c in part],
-        )
+    _store(bank, [c.id for c in cases], [c.label for c in cases], vectors)
     return {c.id: v for c, v in zip(cases, vectors, strict=True)}
+
+
+def _store(bank: CaseBank, ids: Sequence[str], labels: Sequence[str], vectors: np.ndarray) -> None:
+    """Upsert readings (id, the label read, the vector) in batches below Chroma's maximum."""
+    side = bank.side_collection(SUFFIX)
+    for start in range(0, len(ids), bank.batch_size):
+        end = start + bank.batch_size
+        side.upsert(
+            ids=list(ids[start:end]),
+            embeddings=vectors[start:end],
+            metadatas=[{LABEL_KEY: label} for label in labels[start:end]],
+        )

@@ -196,8 +196,8 @@ def test_selector_and_learner_read_tasks_through_the_encoder(trained, tmp_path: 
     plain = bank.embed_query(task)
     tuned = query_vector(net, task, plain)
     assert not np.allclose(tuned, plain)
-    ids, vectors = bank.all_vectors()
-    vectors = read_cases(bank, net.config.case_side, ids, vectors)  # the cases as Q reads them
+    ids = bank.all_ids()
+    vectors = read_cases(bank, net.config.case_side, ids)  # the cases as Q reads them
     expected = dict(zip(ids, q_scores(net, tuned, vectors), strict=True))
     picked = QSelector(bank, checkpoint_dir=folder).select(task, k=4)
     assert [s.score for s in picked] == pytest.approx(sorted(expected.values(), reverse=True)[:4])

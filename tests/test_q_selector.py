@@ -30,8 +30,8 @@ def setup(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def _expected(bank, net, task: str) -> list[str]:  # type: ignore[no-untyped-def]
-    ids, vectors = bank.all_vectors()
-    vectors = read_cases(bank, net.config.case_side, ids, vectors)  # the label side by default
+    ids = bank.all_ids()
+    vectors = read_cases(bank, net.config.case_side, ids)  # the label side by default
     scores = q_scores(net, bank.embed_query(task), vectors)
     return [ids[i] for i in np.argsort(-scores, kind="stable")]
 

@@ -77,20 +77,16 @@ def fresh_network(bank: CaseBank, config: QConfig | None = None) -> QNetwork:
     return QNetwork(config)
 
 
-def read_cases(
-    bank: CaseBank, side: str, ids: Sequence[str], vectors: np.ndarray | None = None
-) -> np.ndarray:
+def read_cases(bank: CaseBank, side: str, ids: Sequence[str]) -> np.ndarray:
     """What a network with `QConfig.case_side == side` reads for these cases, shape (n, d).
 
-    "task": their cached task vectors (`vectors` when the caller has them already); "label":
-    their readings with their labels (`memento.memory.labelled`, embedded on first use).
+    "task": their cached task vectors; "label": their readings with their labels
+    (`memento.memory.labelled`, embedded on first use).
 
     Raises:
         KeyError: naming the ids that are not in the bank.
     """
-    if side == "label":
-        return labelled_vectors(bank, ids)
-    return bank.vectors(ids) if vectors is None else vectors
+    return labelled_vectors(bank, ids) if side == "label" else bank.vectors(ids)
 
 
 def case_vectors(bank: CaseBank, ids: Sequence[str], side: str = "task") -> dict[str, np.ndarray]:
@@ -108,15 +104,8 @@ def case_vectors(bank: CaseBank, ids: Sequence[str], side: str = "task") -> dict
         return found
 
 
-def case_matrix(
-    bank: CaseBank, side: str, ids: Sequence[str], vectors: np.ndarray | None = None
-) -> tuple[list[str], np.ndarray]:
-    """The cases among `ids` still in the bank and what a network reading `side` reads for them.
-
-    `vectors`: the cases' task vectors when the caller read them with `ids` (task side only).
-    """
-    if side == "task" and vectors is not None:
-        return list(ids), vectors
+def case_matrix(bank: CaseBank, side: str, ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """The cases among `ids` still in the bank and what a network reading `side` reads for them."""
     found = case_vectors(bank, ids, side)
     kept = [cid for cid in ids if cid in found]
     if not kept:
