@@ -65,8 +65,12 @@ class Learner(Protocol):
         namespace: str | None = None,
         key: str | None = None,
         relabel: bool = False,
+        shown_labels: Sequence[str] | None = None,
     ) -> UpdateReport:
-        """Learn from one run: the cases shown, those the planner used, and the reward."""
+        """Learn from one run: the cases shown, those the planner used, and the reward.
+
+        `shown_labels` are the shown cases' labels as the planner saw them (None: unknown).
+        """
         ...
 
     def selector(self, *, greedy: bool = True, temperature: float = 0.1) -> CaseSelector:
@@ -96,6 +100,7 @@ class NullLearner:
         namespace: str | None = None,
         key: str | None = None,
         relabel: bool = False,
+        shown_labels: Sequence[str] | None = None,
     ) -> UpdateReport:
         """Ignore the transition; the report says why."""
         return UpdateReport(skipped=self.reason)

@@ -30,7 +30,9 @@ async def update_q(
     """Record the transition (task, shown cases, used cases, reward) and take an update step."""
     ctx = runtime.context or Context()
     reward = state.get("reward")
-    shown = [c["id"] for c in state.get("retrieved", [])]
+    retrieved = state.get("retrieved", [])
+    shown = [c["id"] for c in retrieved]
+    labels = [c["label"] for c in retrieved]  # as shown: writing this run may relabel a case
     if not ctx.learn or reward is None or not shown:
         reason = "learning off" if not ctx.learn else "no reward" if reward is None else "no cases"
         return {"q_update": UpdateReport(skipped=reason).as_dict()}
@@ -42,8 +44,8 @@ async def update_q(
 
     def record() -> UpdateReport:
         with deps.learner_lock(learner):
-            return learner.record(task, shown, used, float(reward),
-                                  namespace=ctx.namespace, key=key, relabel=relabel)  # fmt: skip
+            return learner.record(task, shown, used, float(reward), namespace=ctx.namespace,
+                                  key=key, relabel=relabel, shown_labels=labels)  # fmt: skip
 
     report = await asyncio.to_thread(record)
     return {"q_update": report.as_dict()}

@@ -63,6 +63,7 @@ async def test_full_run_answers_writes_one_case_and_updates_q(bank: CaseBank) ->
     assert stored is not None and stored.label == "negative"
     assert learner.calls and learner.calls[0]["shown"] == [seed_id]
     assert learner.calls[0]["key"] == "run:default:t1"
+    assert learner.calls[0]["shown_labels"] == ["positive"]  # as the planner was shown it
 
 
 async def test_second_run_sees_first_runs_case(bank: CaseBank) -> None:

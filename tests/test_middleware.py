@@ -172,6 +172,8 @@ def test_feedback_completes_a_pending_run_then_relabels_it(tmp_path: Path) -> No
     assert pending_runs(bank) == [] and len(learner.replay) == 1
     row = learner.replay.find_key("agent:default:f1")
     assert row is not None
+    # the pending run kept the label the agent was shown, for the learner
+    assert learner.replay.all()[0].shown_labels == ("positive",)
 
     memory.give_feedback("f1", 1.0)  # a correction relabels the same case and transition
     case = bank.get("agent:default:f1")

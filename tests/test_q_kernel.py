@@ -271,3 +271,63 @@ def test_bad_runs_are_refused_and_nothing_is_stored(tmp_path: Path) -> None:
         learner.record("alpha", [], None, 1.0)
     assert len(learner.replay) == 0
     learner.close()
+
+
+def test_a_try_keeps_the_label_its_case_was_shown_with(tmp_path: Path) -> None:
+    """A fold relabels a case after its try: running and reopened learners both count the try
+    under the label shown, and rank the case by its label now."""
+    bank = _bank(tmp_path / "c")
+    (case,) = bank.add_cases([make_case("alpha river mountain", label="negative", reward=0.0)])
+    config = KernelConfig(features="raw", bonus=0.0, baseline=False, sim_weight=0.0)
+    running = KernelLearner.open(bank, tmp_path / "q", config)
+    task = "alpha river mountain"
+    assert [s.case.id for s in running.selector().select(task, k=1)] == [case]
+    for i in range(3):  # shown as negative, each run solved
+        running.record(task, [case], [case], 1.0, key=f"run-{i}")
+    assert running.values(task, [case])[0] > 0.7  # a negative case here: the task succeeds
+    bank.update(case, reward=1.0, label="positive")  # a twin solved it: the fold relabels
+    # the running learner reads the new label; no positive case was ever tried here: the prior
+    assert running.values(task, [case])[0] == pytest.approx(0.5)
+    running.close()
+    reopened = KernelLearner.open(bank, tmp_path / "q", config)
+    assert reopened.replay.all()[0].shown_labels == ("negative",)
+    assert reopened.values(task, [case])[0] == pytest.approx(0.5)  # tries read as shown
+    # labels passed by the caller win over the ones the learner read
+    reopened.record(task, [case], [case], 0.0, key="late", shown_labels=["positive"])
+    assert reopened.values(task, [case])[0] < 0.3
+    reopened.close()
+
+
+def test_shown_labels_are_stored_checked_and_an_older_buffer_still_opens(tmp_path: Path) -> None:
+    import sqlite3
+
+    from memento.memory.q.replay import ReplayBuffer, Transition
+
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)  # the table as written before labels were kept
+    db.execute(
+        "CREATE TABLE transitions (id INTEGER PRIMARY KEY AUTOINCREMENT, created_at TEXT NOT"
+        " NULL, namespace TEXT NOT NULL, task TEXT NOT NULL, task_vector BLOB NOT NULL,"
+        " shown_ids TEXT NOT NULL, used_ids TEXT, reward REAL NOT NULL, key TEXT UNIQUE)"
+    )
+    db.execute(
+        "INSERT INTO transitions (created_at, namespace, task, task_vector, shown_ids, reward)"
+        " VALUES ('t', 'default', 'old task', x'', '[\"a\"]', 1.0)"
+    )
+    db.commit()
+    db.close()
+    buf = ReplayBuffer(path)
+    t = Transition.of_run(
+        "new task", None, ["a", "b"], None, 0.0, namespace="default", key="k",
+        shown_labels=["positive", "negative"],
+    )  # fmt: skip
+    buf.add(t)
+    old, new = buf.all()
+    assert old.shown_labels is None and new.shown_labels == ("positive", "negative")
+    assert Transition.from_json(new.to_json()).shown_labels == ("positive", "negative")
+    buf.close()
+    assert ReplayBuffer(path).all()[1].shown_labels == ("positive", "negative")  # reopened
+    for bad in (["positive"], ["positive", "maybe"]):
+        with pytest.raises(ValueError, match="shown_labels"):
+            Transition.of_run("x", None, ["a", "b"], None, 0.0, namespace="d", key=None,
+                              shown_labels=bad)  # fmt: skip

@@ -232,6 +232,7 @@ class MementoMiddleware(AgentMiddleware[MementoState, Any, Any]):
             plan=trajectory_plan(state.get("messages", [])),
             shown_ids=[c["id"] for c in state.get("memento_cases", [])],
             namespace=ns,
+            shown_labels=[c["label"] for c in state.get("memento_cases", [])],
         )
         reward = self.reward(state) if self.reward is not None else None
         earlier = load_run(self.bank, run.key)
@@ -241,7 +242,7 @@ class MementoMiddleware(AgentMiddleware[MementoState, Any, Any]):
             save_run(self.bank, run)  # pending: give_feedback completes it
             return {"memento_case_id": None, "memento_reward": None}
         if earlier is not None:
-            run = AgentRun(run.key, run.task, run.plan, run.shown_ids, ns, earlier.reward)
+            run = replace(run, reward=earlier.reward)
         case_id, _ = settle(self.bank, self.learner, run, float(reward), lock=self._lock())
         return {"memento_case_id": case_id, "memento_reward": float(reward)}
 

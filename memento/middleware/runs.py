@@ -52,6 +52,8 @@ class AgentRun:
     """Bank namespace of the case."""
     reward: float | None = None
     """The reward it was settled with (None: pending)."""
+    shown_labels: list[str] | None = None
+    """The shown cases' labels as the model saw them (None in runs saved before they were)."""
 
 
 def save_run(bank: CaseBank, run: AgentRun) -> None:
@@ -59,7 +61,12 @@ def save_run(bank: CaseBank, run: AgentRun) -> None:
     meta: dict[str, Any] = {"namespace": run.namespace, "pending": run.reward is None}
     if run.reward is not None:
         meta["reward"] = run.reward
-    body = {"task": run.task, "plan": run.plan, "shown_ids": run.shown_ids}
+    body = {
+        "task": run.task,
+        "plan": run.plan,
+        "shown_ids": run.shown_ids,
+        "shown_labels": run.shown_labels,
+    }
     bank.side_collection(RUNS_SUFFIX).upsert(
         ids=[run.key],
         embeddings=[[1.0]],
@@ -76,6 +83,7 @@ def load_run(bank: CaseBank, key: str) -> AgentRun | None:
     body = json.loads(got["documents"][0])
     meta = got["metadatas"][0] or {}
     reward = meta.get("reward")
+    labels = body.get("shown_labels")
     return AgentRun(
         key=key,
         task=str(body["task"]),
@@ -83,6 +91,7 @@ def load_run(bank: CaseBank, key: str) -> AgentRun | None:
         shown_ids=[str(i) for i in body.get("shown_ids", [])],
         namespace=str(meta.get("namespace", "default")),
         reward=None if reward is None else float(reward),
+        shown_labels=None if labels is None else [str(x) for x in labels],
     )
 
 
@@ -138,5 +147,5 @@ def record(
     with lock or threading.Lock():
         return learner.record(
             run.task, run.shown_ids, used, reward,
-            namespace=run.namespace, key=run.key, relabel=relabel,
+            namespace=run.namespace, key=run.key, relabel=relabel, shown_labels=run.shown_labels,
         )  # fmt: skip

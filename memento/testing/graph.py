@@ -56,11 +56,12 @@ class RecordingLearner(NullLearner):
         namespace: str | None = None,
         key: str | None = None,
         relabel: bool = False,
+        shown_labels: Sequence[str] | None = None,
     ) -> UpdateReport:
         """Keep the transition in `calls` (nothing is learned); report it as the n-th."""
         self.calls.append(
             {"task": task, "shown": list(shown_ids), "used": list(used_ids or []),
              "reward": reward, "key": key, "namespace": namespace or "default",
-             "relabel": relabel}
+             "relabel": relabel, "shown_labels": shown_labels}
         )  # fmt: skip
         return UpdateReport(transition_id=len(self.calls))

@@ -159,25 +159,51 @@ class KernelLearner:
         return self._last[1]
 
     def describe(self, cases: list[Case], vectors: dict[str, np.ndarray]) -> None:
-        """Cache each case's feature and label (once per case: its task text never changes)."""
-        for case in cases:
-            if case.id not in self._cases:
-                raw = vectors.get(case.id)
-                if raw is None:
-                    raw = self.bank.embed_query(case.task)
-                self._cases[case.id] = (self.feature(case.task, raw), int(case.label == "positive"))
+        """Cache each case's feature (once: its text never changes) and its label as read now.
 
-    def pairs(self, ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Case features and labels (1 positive, 0 negative)."""
+        A fold may relabel a case later: the latest read wins.
+        """
+        for case in cases:
+            label = int(case.label == "positive")
+            held = self._cases.get(case.id)
+            if held is not None:
+                self._cases[case.id] = (held[0], label)
+                continue
+            raw = vectors.get(case.id)
+            if raw is None:
+                raw = self.bank.embed_query(case.task)
+            self._cases[case.id] = (self.feature(case.task, raw), label)
+
+    def pairs(
+        self, ids: list[str], labels: dict[str, str] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Case features and labels (1 positive, 0 negative).
+
+        A label comes from `labels` where given (as shown), else it is the one last read.
+        """
         feats = np.stack([self._cases[i][0] for i in ids])
-        labels = np.asarray([self._cases[i][1] for i in ids])
-        return feats, labels
+        given = labels or {}
+        out = [int(given[i] == "positive") if i in given else self._cases[i][1] for i in ids]
+        return feats, np.asarray(out)
+
+    def shown_labels(self, shown_ids: Sequence[str]) -> tuple[str, ...] | None:
+        """The shown cases' labels as last read (by the selection that showed them).
+
+        Cases not read yet are read now; None when one is no longer in the bank.
+        """
+        unread = [i for i in dict.fromkeys(shown_ids) if i not in self._cases]
+        if unread:
+            self.describe(self.bank.get_many(unread), {})
+        if any(i not in self._cases for i in shown_ids):
+            return None
+        return tuple("positive" if self._cases[i][1] else "negative" for i in shown_ids)
 
     def values(self, task: str, ids: Sequence[str], namespace: str | None = None) -> np.ndarray:
         """The kernel estimate of Q(task, case) per id (no bonus; ids not in the bank: nan)."""
         self.sync()
-        self.describe(self.bank.get_many([i for i in ids if i not in self._cases]), {})
-        known = [i for i in ids if i in self._cases]
+        current = self.bank.get_many(list(dict.fromkeys(ids)))
+        self.describe(current, {})
+        known = [i for i in ids if i in {c.id for c in current}]
         out = np.full(len(ids), np.nan, np.float32)
         if known:
             feats, labels = self.pairs(known)
@@ -201,7 +227,10 @@ class KernelLearner:
         if not ids:
             return
         used = set(t.shown_ids if t.used_ids is None else t.used_ids)
-        feats, labels = self.pairs(ids)
+        shown = (
+            None if t.shown_labels is None else dict(zip(t.shown_ids, t.shown_labels, strict=True))
+        )
+        feats, labels = self.pairs(ids, shown)  # as shown; a log kept before labels: as now
         q = self.log(t.namespace)
         vector = t.task_vector if t.task_vector.size else self.bank.embed_query(t.task)
         start = len(q)
@@ -227,11 +256,14 @@ class KernelLearner:
         namespace: str | None = None,
         key: str | None = None,
         relabel: bool = False,
+        shown_labels: Sequence[str] | None = None,
     ) -> UpdateReport:
         """Store the run, count it in the bank and log its tries.
 
         `used_ids=None` (the planner did not say) counts every shown case as used. A `key`
         stored before is relabelled with `reward` when `relabel`, else left alone (`duplicate`).
+        `shown_labels` are the labels the cases were shown with; None: as the selection that
+        showed them read them (a fold writing this run may have relabelled one since).
 
         Raises:
             ValueError: reward outside [0, 1] or no shown ids (nothing is stored then).
@@ -245,9 +277,11 @@ class KernelLearner:
                     ns, index, rows = self._keys[key]
                     self.log(ns).set_reward(index, rows, reward)
             return UpdateReport(transition_id=row, duplicate=not relabel)
+        if shown_labels is None:
+            shown_labels = self.shown_labels(shown_ids)
         t = Transition.of_run(
             task, self.query(task), shown_ids, used_ids, reward,
-            namespace=namespace or DEFAULT_NAMESPACE, key=key,
+            namespace=namespace or DEFAULT_NAMESPACE, key=key, shown_labels=shown_labels,
         )  # fmt: skip
         tid = self.replay.add(t)
         self._count_usage(t)

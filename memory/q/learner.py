@@ -161,6 +161,7 @@ class QLearner:
         protect: Sequence[str] = (),
         key: str | None = None,
         relabel: bool = False,
+        shown_labels: Sequence[str] | None = None,
     ) -> UpdateReport:
         """Learn from one finished run; see the module docstring for the steps.
 
@@ -176,7 +177,7 @@ class QLearner:
             vector = task_vector if task_vector is not None else self.bank.embed_query(task)
         t = Transition.of_run(
             task, vector, shown_ids, used_ids, reward,
-            namespace=namespace or self.namespace, key=key,
+            namespace=namespace or self.namespace, key=key, shown_labels=shown_labels,
         )  # fmt: skip
         return self.learn(t, relabel=relabel, protect=protect)
 

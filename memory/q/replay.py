@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS transitions (
     shown_ids TEXT NOT NULL,
     used_ids TEXT,
     reward REAL NOT NULL,
-    key TEXT UNIQUE
+    key TEXT UNIQUE,
+    shown_labels TEXT
 )
 """
 BUSY_TIMEOUT_S = 30.0
@@ -59,6 +60,9 @@ class Transition:
     """Row id in the buffer (None before it is stored)."""
     key: str | None = None
     """Idempotency key (e.g. the run's thread id): a key is stored at most once."""
+    shown_labels: tuple[str, ...] | None = None
+    """The shown cases' labels as they were shown (a case's label may change later); None in
+    transitions stored before they were kept."""
 
     def to_json(self) -> dict[str, Any]:
         """JSON form (vector as a list) for bundles and exports."""
@@ -71,6 +75,7 @@ class Transition:
             "namespace": self.namespace,
             "created_at": self.created_at,
             "key": self.key,
+            "shown_labels": None if self.shown_labels is None else list(self.shown_labels),
         }
 
     @classmethod
@@ -84,11 +89,13 @@ class Transition:
         *,
         namespace: str,
         key: str | None,
+        shown_labels: Sequence[str] | None = None,
     ) -> Transition:
         """The transition of one finished run, as learners record it (no vector: empty).
 
         Raises:
-            ValueError: reward outside [0, 1] or no shown ids.
+            ValueError: reward outside [0, 1], no shown ids, or labels that are not one
+                "positive" or "negative" per shown id.
         """
         check_run(reward, shown_ids)
         return cls(
@@ -99,21 +106,25 @@ class Transition:
             reward=float(reward),
             namespace=namespace,
             key=key,
+            shown_labels=_check_labels(shown_labels, shown_ids),
         )
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Transition:
         """Inverse of `to_json`; raises ValueError/KeyError on malformed input."""
         used = raw.get("used_ids")
+        shown = tuple(str(i) for i in raw["shown_ids"])
+        labels = raw.get("shown_labels")
         return cls(
             task=str(raw["task"]),
             task_vector=np.asarray(raw["task_vector"], dtype=np.float32),
-            shown_ids=tuple(str(i) for i in raw["shown_ids"]),
+            shown_ids=shown,
             used_ids=None if used is None else tuple(str(i) for i in used),
             reward=_check_reward(float(raw["reward"])),
             namespace=str(raw.get("namespace", "default")),
             created_at=str(raw.get("created_at", "")),
             key=None if raw.get("key") is None else str(raw["key"]),
+            shown_labels=_check_labels(None if labels is None else list(labels), shown),
         )
 
 
@@ -130,11 +141,25 @@ def _check_reward(reward: float) -> float:
     return reward
 
 
+def _check_labels(labels: Sequence[str] | None, shown_ids: Sequence[str]) -> tuple[str, ...] | None:
+    """`labels` as a tuple, checked: one "positive" or "negative" per shown id."""
+    if labels is None:
+        return None
+    out = tuple(str(label) for label in labels)
+    if len(out) != len(shown_ids) or not set(out) <= {"positive", "negative"}:
+        raise ValueError(
+            f"shown_labels must give 'positive' or 'negative' for each of the {len(shown_ids)} "
+            f"shown ids, got {list(out)!r}"
+        )
+    return out
+
+
 def _row(t: Transition) -> tuple[Any, ...]:
     """Validate a transition and turn it into an INSERT row."""
     _check_reward(t.reward)
     if not t.shown_ids:
         raise ValueError("a transition needs at least one shown case id")
+    labels = _check_labels(t.shown_labels, t.shown_ids)
     vec = np.asarray(t.task_vector, dtype=np.float32).reshape(-1)
     return (
         t.created_at or utc_now(),
@@ -145,7 +170,20 @@ def _row(t: Transition) -> tuple[Any, ...]:
         None if t.used_ids is None else json.dumps(list(t.used_ids)),
         float(t.reward),
         t.key,
+        None if labels is None else json.dumps(list(labels)),
     )
+
+
+def _add_labels_column(db: sqlite3.Connection) -> None:
+    """Give a buffer written before shown labels were kept their column (its rows: NULL)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(transitions)")}
+    if "shown_labels" in columns:
+        return
+    try:
+        db.execute("ALTER TABLE transitions ADD COLUMN shown_labels TEXT")
+    except sqlite3.OperationalError as exc:  # another process added it first
+        if "duplicate column" not in str(exc):
+            raise
 
 
 REPLAY_FILE = "replay.sqlite"
@@ -170,6 +208,7 @@ class ReplayBuffer:
             self._db.execute("PRAGMA journal_mode=WAL")
         with self._lock, self._db:
             self._db.execute(SCHEMA)
+            _add_labels_column(self._db)
 
     def close(self) -> None:
         """Close the SQLite connection."""
@@ -193,7 +232,7 @@ class ReplayBuffer:
                 # the insert; the key stays stored once either way.
                 cur = self._db.execute(
                     "INSERT INTO transitions (created_at, namespace, task, task_vector, shown_ids,"
-                    " used_ids, reward, key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                    " used_ids, reward, key, shown_labels) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT(key) DO NOTHING",
                     row,
                 )
@@ -220,7 +259,7 @@ class ReplayBuffer:
         with self._lock, self._db:
             cur = self._db.execute(
                 "INSERT INTO transitions (created_at, namespace, task, task_vector, shown_ids,"
-                " used_ids, reward, key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " used_ids, reward, key, shown_labels) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT(key) DO NOTHING",
                 row,
             )
@@ -251,7 +290,7 @@ class ReplayBuffer:
         with self._lock:
             rows = self._db.execute(
                 "SELECT id, created_at, namespace, task, task_vector, shown_ids, used_ids, reward,"
-                " key FROM transitions " + sql,
+                " key, shown_labels FROM transitions " + sql,
                 tuple(args),
             ).fetchall()
         return [
@@ -265,6 +304,7 @@ class ReplayBuffer:
                 used_ids=None if r[6] is None else tuple(json.loads(r[6])),
                 reward=float(r[7]),
                 key=r[8],
+                shown_labels=None if r[9] is None else tuple(json.loads(r[9])),
             )
             for r in rows
         ]

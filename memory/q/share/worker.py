@@ -135,9 +135,12 @@ class QWorker:
         task_vector: np.ndarray | None = None,
         key: str | None = None,
         relabel: bool = False,
+        shown_labels: Sequence[str] | None = None,
         protect: Sequence[str] = (),
     ) -> UpdateReport:
         """Append the transition (or its relabel) to the shared log for the trainer.
+
+        The shared log keeps no `shown_labels` (the network forms it trains do not read them).
 
         Raises:
             ValueError: reward outside [0, 1] or no shown ids (nothing is logged then).
