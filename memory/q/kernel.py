@@ -201,9 +201,10 @@ class KernelLearner:
     def values(self, task: str, ids: Sequence[str], namespace: str | None = None) -> np.ndarray:
         """The kernel estimate of Q(task, case) per id (no bonus; ids not in the bank: nan)."""
         self.sync()
-        current = self.bank.get_many(list(dict.fromkeys(ids)))
+        current = self.bank.get_many(list(dict.fromkeys(ids)))  # labels as they are now
         self.describe(current, {})
-        known = [i for i in ids if i in {c.id for c in current}]
+        present = {c.id for c in current}
+        known = [i for i in ids if i in present]
         out = np.full(len(ids), np.nan, np.float32)
         if known:
             feats, labels = self.pairs(known)
