@@ -322,7 +322,7 @@ class CaseBank:
         for chunk in chunks(existing, self.batch_size):
             self._collection.delete(ids=chunk)
         forget(where_of(self), existing)
-        forget_labelled(self, existing)
+        forget_labelled(self, existing, deleted=True)
         return len(existing)
 
     def count(self, namespace: str | None = None) -> int:

@@ -9,17 +9,20 @@ task's path), and its vector is dropped when its label changes (`CaseBank.update
 improves it) or it is deleted, so the next read embeds it again. A process that reads a case
 just before another relabels it may store the old reading after the drop: that case is then read
 with its old label until its label changes again or `fill_labelled(refresh=True)` runs.
+A try recorded before a fold relabelled its case trains on the case read with the label shown
+(`readings_as_shown`), kept under its own id (`earlier_id`) until the case is deleted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
 import numpy as np
 
 from memento.infra.progress import ProgressFn
 from memento.memory.collection import as_matrix, chunks, require_all
+from memento.memory.records import Label
 
 if TYPE_CHECKING:
     from memento.memory.case_bank import CaseBank
@@ -99,6 +102,70 @@ def stored_readings(bank: CaseBank, ids: Sequence[str]) -> dict[str, tuple[str, 
     return out
 
 
+def readings_as_shown(
+    bank: CaseBank, pairs: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], np.ndarray]:
+    """Readings of (case id, label) pairs: each case read with the label it was shown with.
+
+    The stored reading serves where its label is the one asked for (a case never read is read
+    with its label now, and stored, as in `labelled_vectors`). Another label, that of a try
+    before a fold relabelled the case, is read from its own record (`earlier_id`), embedded and
+    stored there on first use, so replayed tries do not embed it again. Cases not in the bank
+    are left out.
+    """
+    wanted = list(dict.fromkeys(pairs))
+    out, held, tasks = _as_held(bank, wanted)
+    other = [p for p in wanted if p[0] in held and held[p[0]] != p[1]]
+    if other:
+        out.update(_as_earlier(bank, other, tasks))
+    return out
+
+
+def _as_held(
+    bank: CaseBank, wanted: Sequence[tuple[str, str]]
+) -> tuple[dict[tuple[str, str], np.ndarray], dict[str, str], dict[str, str]]:
+    """Readings of the pairs asking for a case's label now, each case's label, tasks read.
+
+    A case never read with its label is read now and stored.
+    """
+    stored = stored_readings(bank, [cid for cid, _ in wanted])
+    unread = list(dict.fromkeys(cid for cid, _ in wanted if cid not in stored))
+    cases = {c.id: c for c in bank.get_many(unread)} if unread else {}
+    now = {cid: cases[cid] for cid, label in wanted if cid in cases and cases[cid].label == label}
+    for cid, vector in _embed(bank, list(now.values())).items():
+        stored[cid] = (now[cid].label, vector)
+    held = {cid: label for cid, (label, _) in stored.items()}
+    held |= {cid: case.label for cid, case in cases.items()}
+    out = {p: stored[p[0]][1] for p in wanted if p[0] in stored and stored[p[0]][0] == p[1]}
+    return out, held, {cid: case.task for cid, case in cases.items()}
+
+
+def _as_earlier(
+    bank: CaseBank, pairs: Sequence[tuple[str, str]], tasks: dict[str, str]
+) -> dict[tuple[str, str], np.ndarray]:
+    """Readings of cases under labels they held before (stored under `earlier_id`).
+
+    One not stored yet is embedded now and stored there.
+    """
+    earlier = stored_readings(bank, [earlier_id(*p) for p in pairs])
+    out = {p: earlier[earlier_id(*p)][1] for p in pairs if earlier_id(*p) in earlier}
+    todo = [p for p in pairs if p not in out]
+    unseen = [cid for cid, _ in todo if cid not in tasks]
+    if unseen:
+        tasks = tasks | {c.id: c.task for c in bank.get_many(unseen)}
+    todo = [p for p in todo if p[0] in tasks]  # a case deleted meanwhile: left out
+    if todo:
+        vectors = bank.embed_texts([labelled_text(tasks[cid], label) for cid, label in todo])
+        _store(bank, [earlier_id(*p) for p in todo], [label for _, label in todo], vectors)
+        out.update(zip(todo, vectors, strict=True))
+    return out
+
+
+def earlier_id(case_id: str, label: str) -> str:
+    """The side record of a case read with a label it held before (`readings_as_shown`)."""
+    return f"{case_id}#as-{label}"
+
+
 def keep_readings(bank: CaseBank, readings: dict[str, tuple[str, np.ndarray]]) -> int:
     """Store readings taken elsewhere (a memory bundle) for the cases that hold that label now.
 
@@ -113,12 +180,18 @@ def keep_readings(bank: CaseBank, readings: dict[str, tuple[str, np.ndarray]]) -
     return len(kept)
 
 
-def forget_labelled(bank: CaseBank, ids: Sequence[str]) -> None:
-    """Drop the stored readings of these cases (their label changed, or they were deleted)."""
+def forget_labelled(bank: CaseBank, ids: Sequence[str], *, deleted: bool = False) -> None:
+    """Drop the stored readings of these cases: their label changed, or they were `deleted`.
+
+    A deleted case also loses its readings under labels it held before (`earlier_id`).
+    """
     side = bank.side_collection(SUFFIX, create=False)
     if side is None:  # nothing was ever read with its label
         return
-    for chunk in chunks(list(dict.fromkeys(ids)), bank.batch_size):
+    targets = list(dict.fromkeys(ids))
+    if deleted:
+        targets += [earlier_id(cid, label) for cid in targets for label in get_args(Label)]
+    for chunk in chunks(targets, bank.batch_size):
         side.delete(ids=chunk)
 
 

@@ -10,6 +10,7 @@ import pytest
 from memento.memory.case_bank import CaseBank
 from memento.memory.labelled import (
     SUFFIX,
+    earlier_id,
     fill_labelled,
     forget_labelled,
     labelled_text,
@@ -164,3 +165,45 @@ def test_a_label_side_selection_reads_no_task_vectors(
     for exact_below in (10**6, 0):
         picked = QSelector(bank, network=net, exact_below=exact_below).select("topic two", k=2)
         assert len(picked) == 2
+
+
+def test_training_reads_a_try_with_the_label_its_case_was_shown_with(bank: CaseBank) -> None:
+    """A fold relabels a case after a try: that try still trains on the reading shown."""
+    from memento.memory.q.config import training_rows
+    from memento.memory.q.replay import Transition
+
+    a = bank.add_cases([make_case("alpha river question", label="negative", reward=0.0)])[0]
+    b = bank.add_cases([make_case("beta desert question")])[0]
+    vec = bank.embed_query("alpha river")
+
+    def run(labels: list[str] | None) -> Transition:
+        return Transition.of_run("alpha river", vec, [a, b], None, 1.0, namespace="default",
+                                 key=None, shown_labels=labels)  # fmt: skip
+
+    before = labelled_vectors(bank, [a, b])
+    bank.update(a, reward=1.0, label="positive")  # the fold: read "positive" from now on
+    config = toy_config(case_side="label")
+    emb: CountingEmbeddings = bank._embeddings  # type: ignore[assignment]
+    emb.seen.clear()
+    _, cases, _, _ = training_rows(bank, [run(["negative", "positive"])], 0.5, config)
+    assert np.allclose(cases.numpy(), before)  # both as shown; a's old reading embedded again
+    assert emb.seen == [labelled_text("alpha river question", "negative")]
+    emb.seen.clear()
+    _, again, _, _ = training_rows(bank, [run(["negative", "positive"])], 0.5, config)
+    assert emb.seen == [] and np.allclose(again.numpy(), before)  # kept under earlier_id
+    assert np.allclose(cases[0].numpy(), _reading(bank, "alpha river question", "negative"))
+    _, now, _, _ = training_rows(bank, [run(None)], 0.5, config)  # a log kept before labels
+    assert np.allclose(now[0].numpy(), _reading(bank, "alpha river question", "positive"))
+    assert np.allclose(now[1].numpy(), before[1])
+    # the old reading is not stored: the side collection keeps each case's reading now
+    assert np.allclose(labelled_vectors(bank, [a])[0], now[0].numpy())
+    bank.delete([b])  # a case gone leaves its row out
+    _, left, _, _ = training_rows(bank, [run(["negative", "positive"])], 0.5, config)
+    assert left.shape[0] == 1 and np.allclose(left[0].numpy(), before[0])
+    task_side = toy_config(case_side="task")  # the task side reads no labels
+    _, plain, _, _ = training_rows(bank, [run(["negative", "positive"])], 0.5, task_side)
+    assert np.allclose(plain[0].numpy(), bank.vectors([a])[0])
+    side = bank.side_collection(SUFFIX)
+    assert side.get(ids=[earlier_id(a, "negative")])["ids"]
+    bank.delete([a])  # a deleted case loses its earlier readings too
+    assert side.count() == 0

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from memento.memory.labelled import labelled_vectors
+from memento.memory.labelled import labelled_vectors, readings_as_shown
 from memento.memory.q.network import QConfig, QNetwork, seed_everything
 
 if TYPE_CHECKING:
@@ -153,20 +153,33 @@ def training_rows(
     """Training rows (task vectors, case vectors, rewards, credit weights) of transitions.
 
     Each shown case still in the bank is one row, weighted by `credit_weights`; its vector is
-    the one a network of `config` reads (`read_cases`).
+    the one a network of `config` reads (`read_cases`), on the label side read with the label
+    the case was shown with where the transition kept it (`readings_as_shown`).
     """
-    shown = [cid for t in transitions for cid in t.shown_ids]
-    vectors = case_vectors(bank, shown, config.case_side)
+    as_shown = config.case_side == "label"
+    shown = [cid for t in transitions if not (as_shown and t.shown_labels) for cid in t.shown_ids]
+    vectors = case_vectors(bank, shown, config.case_side) if shown else {}
+    pairs = [
+        (cid, label)
+        for t in transitions
+        if as_shown and t.shown_labels
+        for cid, label in zip(t.shown_ids, t.shown_labels, strict=True)
+    ]
+    readings = readings_as_shown(bank, pairs) if pairs else {}
     dim = config.dim
     qs: list[np.ndarray] = []
     cs: list[np.ndarray] = []
     rs: list[float] = []
     ws: list[float] = []
     for t in transitions:
+        labels = None
+        if as_shown and t.shown_labels:
+            labels = dict(zip(t.shown_ids, t.shown_labels, strict=True))
         for cid, weight in credit_weights(t.shown_ids, t.used_ids, unused_weight).items():
-            if cid in vectors:
+            vector = vectors.get(cid) if labels is None else readings.get((cid, labels[cid]))
+            if vector is not None:
                 qs.append(t.task_vector)
-                cs.append(vectors[cid])
+                cs.append(vector)
                 rs.append(t.reward)
                 ws.append(weight)
     if not qs:
