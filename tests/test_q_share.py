@@ -203,6 +203,20 @@ def test_relabel_reaches_the_trainer(tmp_path: Path) -> None:
     assert share.log.count() == 2
 
 
+def test_shown_labels_reach_the_trainer(share_spec: str, tmp_path: Path) -> None:
+    """The labels a worker's cases were shown with travel through the log to the trainer."""
+    bank, good, _ = toy_bank(tmp_path)
+    share = open_share(share_spec, bank, channel="test")
+    trainer = QTrainer(bank, share, tmp_path / "trainer", toy_config())
+    worker = QWorker(bank, share, toy_config())
+    worker.record("a task", good[:2], None, 1.0, key="t1", shown_labels=["negative", "positive"])
+    worker.record("a task", good[:1], None, 0.0, key="t2")  # a caller that does not say
+    trainer.drain()
+    stored = {t.key: t.shown_labels for t in trainer.learner.replay.all()}
+    assert stored == {"t1": ("negative", "positive"), "t2": None}
+    share.close()
+
+
 @pytest.mark.services
 def test_pg_weights_keep_only_recent_versions(postgres_db: str, tmp_path: Path) -> None:
     bank, _, _ = toy_bank(tmp_path)

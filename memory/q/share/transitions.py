@@ -110,8 +110,11 @@ CREATE TABLE IF NOT EXISTS memento_q_transitions (
 );
 CREATE INDEX IF NOT EXISTS memento_q_transitions_order
     ON memento_q_transitions (channel, xid, id);
+ALTER TABLE memento_q_transitions ADD COLUMN IF NOT EXISTS shown_labels TEXT;
 """
-_COLUMNS = "id, created_at, namespace, task, task_vector, shown_ids, used_ids, reward, key"
+_COLUMNS = (
+    "id, created_at, namespace, task, task_vector, shown_ids, used_ids, reward, key, shown_labels"
+)
 
 
 def pg_setup(conn: Any, schema: str) -> None:
@@ -138,15 +141,16 @@ class PgTransitionLog:
         t = keyed(t)
         vec = np.asarray(t.task_vector, dtype=np.float32).reshape(-1).tobytes()
         used = None if t.used_ids is None else json.dumps(list(t.used_ids))
+        labels = None if t.shown_labels is None else json.dumps(list(t.shown_labels))
         with self._lock:
             cur = self._conn.execute(
                 "INSERT INTO memento_q_transitions (channel, created_at, namespace, task,"
-                " task_vector, shown_ids, used_ids, reward, key)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " task_vector, shown_ids, used_ids, reward, key, shown_labels)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (channel, key) DO NOTHING",
                 (
                     self.channel, t.created_at or utc_now(), t.namespace, t.task, vec,
-                    json.dumps(list(t.shown_ids)), used, float(t.reward), t.key,
+                    json.dumps(list(t.shown_ids)), used, float(t.reward), t.key, labels,
                 ),
             )  # fmt: skip
             return bool(cur.rowcount == 1)
@@ -168,6 +172,7 @@ class PgTransitionLog:
                 shown_ids=tuple(json.loads(r[6])),
                 used_ids=None if r[7] is None else tuple(json.loads(r[7])),
                 reward=float(r[8]), key=r[9],
+                shown_labels=None if r[10] is None else tuple(json.loads(r[10])),
             )
             for r in rows
         ]  # fmt: skip

@@ -140,8 +140,6 @@ class QWorker:
     ) -> UpdateReport:
         """Append the transition (or its relabel) to the shared log for the trainer.
 
-        The shared log keeps no `shown_labels` (the network forms it trains do not read them).
-
         Raises:
             ValueError: reward outside [0, 1] or no shown ids (nothing is logged then).
         """
@@ -150,7 +148,7 @@ class QWorker:
         log_key = relabel_key(key, reward) if relabel and key is not None else key
         t = Transition.of_run(
             task, vector, shown_ids, used_ids, reward,
-            namespace=namespace or self.namespace, key=log_key,
+            namespace=namespace or self.namespace, key=log_key, shown_labels=shown_labels,
         )  # fmt: skip
         stored = self.share.log.append(t)
         return UpdateReport(logged=stored, duplicate=not stored, acting_version=self.version)
