@@ -16,13 +16,13 @@ A try recorded before a fold relabelled its case trains on the case read with th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, get_args
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from memento.infra.progress import ProgressFn
 from memento.memory.collection import as_matrix, chunks, require_all
-from memento.memory.records import Label
+from memento.memory.records import LABELS
 
 if TYPE_CHECKING:
     from memento.memory.case_bank import CaseBank
@@ -190,7 +190,7 @@ def forget_labelled(bank: CaseBank, ids: Sequence[str], *, deleted: bool = False
         return
     targets = list(dict.fromkeys(ids))
     if deleted:
-        targets += [earlier_id(cid, label) for cid in targets for label in get_args(Label)]
+        targets += [earlier_id(cid, label) for cid in targets for label in LABELS]
     for chunk in chunks(targets, bank.batch_size):
         side.delete(ids=chunk)
 

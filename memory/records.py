@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Label = Literal["positive", "negative"]
+LABELS: tuple[Label, ...] = get_args(Label)
+"""Every label a case can hold."""
 
 COUNTER_MAX = 2**63 - 1
 """Largest usage counter: Chroma keeps 64-bit integers and turns larger ones into floats."""

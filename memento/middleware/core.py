@@ -226,13 +226,14 @@ class MementoMiddleware(AgentMiddleware[MementoState, Any, Any]):
             return None
         masked = redact(task)  # a key pasted into a task is not kept in the bank
         ns = self.context.namespace
+        shown = state.get("memento_cases", [])
         run = AgentRun(
             key=case_key(ns, thread_id, masked),
             task=masked,
             plan=trajectory_plan(state.get("messages", [])),
-            shown_ids=[c["id"] for c in state.get("memento_cases", [])],
+            shown_ids=[c["id"] for c in shown],
             namespace=ns,
-            shown_labels=[c["label"] for c in state.get("memento_cases", [])],
+            shown_labels=[c["label"] for c in shown],
         )
         reward = self.reward(state) if self.reward is not None else None
         earlier = load_run(self.bank, run.key)

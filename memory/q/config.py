@@ -157,24 +157,21 @@ def training_rows(
     the case was shown with where the transition kept it (`readings_as_shown`).
     """
     as_shown = config.case_side == "label"
-    shown = [cid for t in transitions if not (as_shown and t.shown_labels) for cid in t.shown_ids]
-    vectors = case_vectors(bank, shown, config.case_side) if shown else {}
-    pairs = [
-        (cid, label)
+    shown_with = [
+        dict(zip(t.shown_ids, t.shown_labels, strict=True)) if as_shown and t.shown_labels else None
         for t in transitions
-        if as_shown and t.shown_labels
-        for cid, label in zip(t.shown_ids, t.shown_labels, strict=True)
     ]
+    plain = [t for t, s in zip(transitions, shown_with, strict=True) if s is None]
+    shown = [cid for t in plain for cid in t.shown_ids]
+    vectors = case_vectors(bank, shown, config.case_side) if shown else {}
+    pairs = [pair for s in shown_with if s is not None for pair in s.items()]
     readings = readings_as_shown(bank, pairs) if pairs else {}
     dim = config.dim
     qs: list[np.ndarray] = []
     cs: list[np.ndarray] = []
     rs: list[float] = []
     ws: list[float] = []
-    for t in transitions:
-        labels = None
-        if as_shown and t.shown_labels:
-            labels = dict(zip(t.shown_ids, t.shown_labels, strict=True))
+    for t, labels in zip(transitions, shown_with, strict=True):
         for cid, weight in credit_weights(t.shown_ids, t.used_ids, unused_weight).items():
             vector = vectors.get(cid) if labels is None else readings.get((cid, labels[cid]))
             if vector is not None:

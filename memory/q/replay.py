@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from memento.memory.records import utc_now
+from memento.memory.records import LABELS, utc_now
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS transitions (
@@ -146,7 +146,7 @@ def _check_labels(labels: Sequence[str] | None, shown_ids: Sequence[str]) -> tup
     if labels is None:
         return None
     out = tuple(str(label) for label in labels)
-    if len(out) != len(shown_ids) or not set(out) <= {"positive", "negative"}:
+    if len(out) != len(shown_ids) or not set(out) <= set(LABELS):
         raise ValueError(
             f"shown_labels must give 'positive' or 'negative' for each of the {len(shown_ids)} "
             f"shown ids, got {list(out)!r}"
